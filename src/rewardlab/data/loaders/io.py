@@ -1,0 +1,83 @@
+"""Low-level readers: JSONL (gz ok), JSON arrays, Parquet, saved HF datasets."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+from rewardlab.data.schema import DataError
+
+
+def _open(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
+
+
+def read_records(path: Path):
+    """Yield ``(where, record)`` from a JSONL / JSON / Parquet file or a saved HF dataset dir."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(str(path), None, "file not found")
+    if path.is_dir():
+        yield from _read_hf_dataset(path)
+        return
+    suffixes = [s for s in path.suffixes if s != ".gz"]
+    kind = suffixes[-1] if suffixes else ""
+    if kind == ".parquet":
+        yield from _read_parquet(path)
+    elif kind == ".json":
+        yield from _read_json(path)
+    else:
+        yield from _read_jsonl(path)
+
+
+def _read_jsonl(path: Path):
+    n = 0
+    with _open(path) as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec: Any = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{i}", None, f"invalid JSON ({e.msg} at column {e.colno})") from None
+            n += 1
+            yield f"{path}:{i}", rec
+    if n == 0:
+        raise DataError(str(path), None, "contains no records")
+
+
+def _read_json(path: Path):
+    with _open(path) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{e.lineno}", None, f"invalid JSON ({e.msg})") from None
+    if isinstance(data, dict):  # {"data": [...]} or {"train": [...]}
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise DataError(str(path), None, "expected a JSON array of records")
+        data = lists[0]
+    if not isinstance(data, list) or not data:
+        raise DataError(str(path), None, "expected a non-empty JSON array of records")
+    for i, rec in enumerate(data):
+        yield f"{path}[record {i}]", rec
+
+
+def _read_parquet(path: Path):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    for i, rec in enumerate(table.to_pylist()):
+        yield f"{path}[row {i}]", rec
+
+
+def _read_hf_dataset(path: Path):
+    import datasets
+
+    ds = datasets.load_from_disk(str(path))
+    if isinstance(ds, datasets.DatasetDict):
+        ds = ds["train"] if "train" in ds else ds[next(iter(ds))]
+    for i, rec in enumerate(ds):
+        yield f"{path}[row {i}]", rec

@@ -1,0 +1,48 @@
+"""The LLM backend protocol: chat → text, and log-probabilities of given answer options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from rewardlab.data.schema import Message
+from rewardlab.registry import Registry
+
+
+@dataclass
+class GenerationConfig:
+    """Sampling parameters; part of every cache key."""
+
+    max_new_tokens: int = field(default=256, metadata={"help": "tokens to generate per reply"})
+    temperature: float = field(default=0.7, metadata={"help": "0 = greedy"})
+    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
+    seed: int = field(default=0, metadata={"help": "sampling seed (part of the cache key)"})
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be >= 1")
+        if self.temperature < 0:
+            raise ValueError("temperature must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("top_p must lie in (0, 1]")
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """What feedback steps need from an LLM. Implementations batch internally."""
+
+    name: str  # backend kind, e.g. "local" or "openai"
+    model: str  # model identifier (part of cache keys)
+
+    def chat(self, conversations: list[list[Message]], gen: GenerationConfig) -> list[str]:
+        """One assistant reply per conversation."""
+        ...
+
+    def option_logprobs(
+        self, conversations: list[list[Message]], options: list[str]
+    ) -> list[dict[str, float]]:
+        """Log-probability of each option string (e.g. ``"A"``, ``"B"``) as the reply's first token."""
+        ...
+
+
+BACKENDS: Registry[type] = Registry("LLM backend")
