@@ -51,8 +51,10 @@ def load_pairs(
         pairs.append(pair)
         if limit is not None and len(pairs) >= limit:
             break
-    for e in errors:
+    for e in errors[:5]:
         log.warning("dropped %s", e)
+    if len(errors) > 5:
+        log.warning("... and %d more dropped rows", len(errors) - 5)
     if errors:
         log.warning("%s: dropped %d invalid row(s), kept %d", path, len(errors), len(pairs))
     if not pairs:

@@ -1,0 +1,63 @@
+"""Shared CLI helpers: data specs (file or bundled set name), clean error exits, tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rewardlab.data.schema import DataError, PreferencePair
+
+BUNDLED = ("hh-train", "hh-validation", "hh-test", "llmbar", "hhh")
+console = Console(stderr=True)
+
+
+def read_pairs(spec: str | Path, fmt: str = "auto", on_invalid: str = "raise") -> list[PreferencePair]:
+    """Pairs from a file, or from a bundled set name (``hh-train``, ``hh-test``, ``llmbar``, ``hhh``)."""
+    from rewardlab.data.bundled import bundled_set
+    from rewardlab.data.load import load_pairs
+
+    if str(spec) in BUNDLED and not Path(spec).exists():
+        return bundled_set(str(spec))
+    return load_pairs(spec, fmt, on_invalid)
+
+
+def clean_errors(fn: Callable) -> Callable:
+    """Turn data and config errors into a one-line message and exit code 2 (no traceback)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (DataError, FileNotFoundError) as e:
+            console.print(f"[red]error:[/red] {e}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def print_json(obj: Any) -> None:
+    """One JSON object on stdout."""
+    sys.stdout.write(json.dumps(obj, indent=None, default=float) + "\n")
+
+
+def results_table(title: str, rows: dict[str, dict], columns: list[str]) -> Table:
+    """A rich table: one row per set, metrics as percentages where they are accuracies."""
+    table = Table(title=title)
+    table.add_column("set")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for name, m in rows.items():
+        cells = []
+        for c in columns:
+            v = m.get(c)
+            cells.append("" if v is None else f"{v:.0f}" if c == "n" else f"{100 * v:.1f}" if "acc" in c else f"{v:.3f}")
+        table.add_row(name, *cells)
+    return table

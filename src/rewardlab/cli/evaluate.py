@@ -1,0 +1,35 @@
+"""``rewardlab evaluate``: accuracy, calibration and per-subset tables for a saved model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rewardlab.cli.common import clean_errors, console, print_json, read_pairs, results_table
+from rewardlab.cli.main import app
+
+
+@app.command("evaluate")
+@clean_errors
+def evaluate_cmd(
+    model: Path = typer.Option(..., "--model", help="a saved rewardlab model directory"),
+    data: list[str] = typer.Option(..., "--data", help="pairs file or bundled set (repeatable)"),
+    fmt: str = typer.Option("auto", "--format", help="trl | hh | llmbar | hhh | auto"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+) -> None:
+    """Pairwise accuracy (ties wrong), ECE/NLL/Brier, length heuristics, per-source/subset accuracy."""
+    from rewardlab.evaluate.evaluator import evaluate
+    from rewardlab.models.reward_model import RewardModel
+
+    rm = RewardModel.load(model)
+    results = {spec: evaluate(rm, read_pairs(spec, fmt)) for spec in data}
+    if as_json:
+        print_json(next(iter(results.values())) if len(results) == 1 else {"sets": results})
+        return
+    cols = ["n", "accuracy", "longer_accuracy", "shorter_accuracy", "ece", "nll", "brier"]
+    console.print(results_table(f"rewardlab evaluate {model}", results, cols))
+    for spec, r in results.items():
+        for key in ("by_source", "by_subset"):
+            if key in r and len(r[key]) > 1:
+                console.print(results_table(f"{spec} {key}", r[key], ["n", "accuracy"]))

@@ -1,0 +1,55 @@
+"""Evaluate a reward model on preference pairs: overall, per subset / source, and heuristics."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+
+from rewardlab.data.schema import PreferencePair
+from rewardlab.evaluate.metrics import length_heuristics, pair_metrics, pairwise_accuracy
+from rewardlab.models.reward_model import RewardModel
+
+
+def score_pairs(rm: RewardModel, pairs: list[PreferencePair], **kw) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rewards of chosen and rejected responses: two (N, K) tensors."""
+    prompts = [p.prompt for p in pairs] * 2
+    responses = [p.chosen for p in pairs] + [p.rejected for p in pairs]
+    r = rm.score(prompts, responses, **kw)
+    return r[: len(pairs)], r[len(pairs) :]
+
+
+def _groups(pairs: list[PreferencePair], key: str) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(pairs):
+        value = getattr(p, key)
+        if value is not None:
+            groups[value].append(i)
+    return dict(groups)
+
+
+def evaluate_rewards(pairs: list[PreferencePair], r_chosen: torch.Tensor, r_rejected: torch.Tensor,
+                     objectives: list[str] | None = None) -> dict:
+    """Metrics from precomputed rewards (N,) or (N, K); objective 0 is the headline reward."""
+    rc = r_chosen if r_chosen.dim() == 1 else r_chosen[:, 0]
+    rr = r_rejected if r_rejected.dim() == 1 else r_rejected[:, 0]
+    result: dict = {"n": len(pairs), **pair_metrics(rc, rr)}
+    result.update(length_heuristics([p.chosen for p in pairs], [p.rejected for p in pairs]))
+    for key in ("source", "subset"):
+        groups = _groups(pairs, key)
+        if groups:
+            result[f"by_{key}"] = {
+                name: {"n": len(idx), "accuracy": pairwise_accuracy(rc[idx], rr[idx])}
+                for name, idx in sorted(groups.items())
+            }
+    if r_chosen.dim() == 2 and r_chosen.shape[1] > 1 and objectives:
+        result["by_objective"] = {
+            o: pairwise_accuracy(r_chosen[:, k], r_rejected[:, k]) for k, o in enumerate(objectives)
+        }
+    return result
+
+
+def evaluate(rm: RewardModel, pairs: list[PreferencePair], **kw) -> dict:
+    """Score ``pairs`` with ``rm`` and return :func:`evaluate_rewards`' metrics."""
+    rc, rr = score_pairs(rm, pairs, **kw)
+    return evaluate_rewards(pairs, rc, rr, rm.cfg.objectives)

@@ -1,0 +1,62 @@
+"""Pure metrics over reward margins Δ = r_chosen − r_rejected (a tie is wrong)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def pairwise_accuracy(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> float:
+    """Share of pairs with r_c > r_r strictly; ties count as wrong."""
+    return float((r_chosen > r_rejected).float().mean())
+
+
+def preference_prob(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
+    """Bradley-Terry P(chosen ≻ rejected) = σ(r_c − r_r)."""
+    return torch.sigmoid(r_chosen.double() - r_rejected.double())
+
+
+def expected_calibration_error(p: torch.Tensor, bins: int = 10) -> float:
+    """ECE of P(chosen ≻ rejected) = p for pairs whose true label is "chosen".
+
+    Each pair predicts the side with confidence c = max(p, 1 − p) and is right when p > ½;
+    ECE = Σ_b (n_b / N)·|acc_b − conf_b| over ``bins`` equal-width confidence bins on [½, 1].
+    """
+    conf = torch.maximum(p, 1 - p)
+    correct = (p > 0.5).double()
+    edges = torch.linspace(0.5, 1.0, bins + 1, dtype=p.dtype)
+    idx = torch.bucketize(conf, edges[1:-1], right=True)
+    ece = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            ece += float(m.double().mean() * (correct[m].mean() - conf[m].mean()).abs())
+    return ece
+
+
+def negative_log_likelihood(p: torch.Tensor) -> float:
+    """Mean −log P(chosen ≻ rejected)."""
+    return float(-torch.log(p.clamp_min(1e-12)).mean())
+
+
+def brier_score(p: torch.Tensor) -> float:
+    """Mean (1 − P(chosen ≻ rejected))²."""
+    return float(((1 - p) ** 2).mean())
+
+
+def length_heuristics(chosen: list[str], rejected: list[str]) -> dict[str, float]:
+    """Accuracy of "the longer response wins" and "the shorter wins" (characters; ties wrong)."""
+    n = len(chosen)
+    longer = sum(len(c) > len(r) for c, r in zip(chosen, rejected, strict=True)) / n
+    shorter = sum(len(c) < len(r) for c, r in zip(chosen, rejected, strict=True)) / n
+    return {"longer_accuracy": longer, "shorter_accuracy": shorter}
+
+
+def pair_metrics(r_chosen: torch.Tensor, r_rejected: torch.Tensor, bins: int = 10) -> dict[str, float]:
+    """Accuracy, ECE, NLL and Brier for rewards of shape (N,)."""
+    p = preference_prob(r_chosen, r_rejected)
+    return {
+        "accuracy": pairwise_accuracy(r_chosen, r_rejected),
+        "ece": expected_calibration_error(p, bins),
+        "nll": negative_log_likelihood(p),
+        "brier": brier_score(p),
+    }

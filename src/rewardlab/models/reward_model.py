@@ -1,0 +1,165 @@
+"""The reward model: an HF sequence-classification model (+ LoRA) with K reward heads.
+
+Rewards are read by the HF model itself (BERT: pooled [CLS]; decoders: the rightmost non-pad
+token), with ``position_ids`` derived from the attention mask so left or right padding give the
+same reward. Saved as a standard HF model (merged) plus the peft adapter and ``rewardlab.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rewardlab.data.schema import Prompt
+from rewardlab.models.backbone import build_backbone, load_tokenizer, trained_layer_ids
+from rewardlab.models.config import ModelConfig
+from rewardlab.models.tokenize import PairEncoder
+
+META = "rewardlab.json"
+
+
+def pad_batch(seqs: list[dict[str, list[int]]], pad_id: int, side: str = "right") -> dict[str, torch.Tensor]:
+    """Pad token-id dicts into tensors: ``input_ids``, ``attention_mask`` (+ ``token_type_ids``), (N, T)."""
+    length = max(len(s["input_ids"]) for s in seqs)
+    out: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": []}
+    has_tt = "token_type_ids" in seqs[0]
+    if has_tt:
+        out["token_type_ids"] = []
+    for s in seqs:
+        n = len(s["input_ids"])
+        pad = [0] * (length - n)
+
+        def put(x: list[int], fill: list[int]) -> list[int]:
+            return x + fill if side == "right" else fill + x
+
+        out["input_ids"].append(put(s["input_ids"], [pad_id] * (length - n)))
+        out["attention_mask"].append(put([1] * n, pad))
+        if has_tt:
+            out["token_type_ids"].append(put(s["token_type_ids"], pad))
+    return {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
+
+
+def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions counted over real tokens only, so padding side cannot shift them: (N, T)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+class RewardModel(nn.Module):
+    """K-objective reward model r(x, y) ∈ R^K over an HF backbone."""
+
+    def __init__(self, model: nn.Module, tokenizer, cfg: ModelConfig, base_path: str) -> None:
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.cfg = cfg
+        self.base_path = base_path
+        self.encoder = PairEncoder(tokenizer, cfg.max_length, cfg.chat_template)
+
+    @classmethod
+    def build(cls, cfg: ModelConfig) -> RewardModel:
+        """A fresh reward model: backbone, K heads, LoRA / frozen layers per ``cfg``."""
+        model, tok, path = build_backbone(cfg)
+        return cls(model, tok, cfg, path)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def trunk_split(self) -> int:
+        """Number of frozen lower layers (0 when every layer trains)."""
+        return trained_layer_ids(self.hf_model, self.cfg)[0]
+
+    @property
+    def hf_model(self) -> nn.Module:
+        """The underlying ``*ForSequenceClassification`` (inside the peft wrapper if any)."""
+        m = self.model
+        return m.get_base_model() if hasattr(m, "get_base_model") else m
+
+    def encode(self, prompts: list[Prompt], responses: list[str]) -> list[dict[str, list[int]]]:
+        """Token ids per (prompt, response); see :class:`PairEncoder`."""
+        return self.encoder.encode_many(prompts, responses)
+
+    def collate(self, seqs: list[dict[str, list[int]]], side: str = "right") -> dict[str, torch.Tensor]:
+        """Pad encoded sequences into a batch on the model's device."""
+        batch = pad_batch(seqs, self.tokenizer.pad_token_id, side)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kw) -> torch.Tensor:
+        """Rewards (N, K) for a padded batch (N, T); any padding side."""
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                         position_ids=position_ids(attention_mask), **kw)
+        return out.logits
+
+    @torch.inference_mode()
+    def score_encoded(self, seqs: list[dict[str, list[int]]], batch_tokens: int = 8192,
+                      max_batch: int = 64, side: str = "right") -> torch.Tensor:
+        """Rewards (N, K) for encoded sequences: sorted by length, batched by a token budget."""
+        was = self.model.training
+        self.model.eval()
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]["input_ids"]), reverse=True)
+        out = torch.empty(len(seqs), self.cfg.num_objectives)
+        i = 0
+        while i < len(order):
+            longest = len(seqs[order[i]]["input_ids"])
+            n = max(1, min(max_batch, batch_tokens // max(longest, 1)))
+            idx = order[i : i + n]
+            out[idx] = self(**self.collate([seqs[j] for j in idx], side)).float().cpu()
+            i += n
+        self.model.train(was)
+        return out
+
+    def score(self, prompts: list[Prompt], responses: list[str], **kw) -> torch.Tensor:
+        """Rewards (N, K) for aligned prompts and responses."""
+        return self.score_encoded(self.encode(prompts, responses), **kw)
+
+    # ---- persistence -------------------------------------------------------------------------
+    def save(self, out: str | Path) -> Path:
+        """Write a standard HF model (LoRA merged) + tokenizer to ``out``, the peft adapter (with
+        the head) to ``out/adapter``, and rewardlab's extras to ``out/rewardlab.json``."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        model = self.model
+        if hasattr(model, "peft_config"):
+            model.save_pretrained(out / "adapter")
+            model = copy.deepcopy(model).merge_and_unload()
+        model.save_pretrained(out)
+        self.tokenizer.save_pretrained(out)
+        meta = {"model": asdict(self.cfg), "base_path": self.base_path,
+                "adapter": (out / "adapter").exists()}
+        (out / META).write_text(json.dumps(meta, indent=2))
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path, adapter: bool = False) -> RewardModel:
+        """Load a saved RM. ``adapter=True`` rebuilds base + LoRA (trainable structure, e.g. for
+        Laplace); otherwise the merged HF model is loaded (fastest to score)."""
+        from transformers import AutoModelForSequenceClassification
+
+        path = Path(path)
+        if not (path / META).exists() and (path / "model" / META).exists():
+            path = path / "model"  # a run directory (e.g. from `rewardlab demo`)
+        if not (path / META).exists():
+            raise FileNotFoundError(f"{path}: not a rewardlab model (no {META}); train one first")
+        meta = json.loads((path / META).read_text())
+        cfg = ModelConfig(**meta["model"])
+        tok = load_tokenizer(str(path))
+        if adapter and meta.get("adapter"):
+            from peft import PeftModel
+
+            from rewardlab.assets import resolve_model
+            from rewardlab.models.backbone import load_classifier
+
+            base_path = resolve_model(cfg.backbone) if cfg.backbone in ("minilm", "smollm2") else meta["base_path"]
+            base = load_classifier(base_path, cfg, tok)
+            model = PeftModel.from_pretrained(base, path / "adapter", is_trainable=True)
+        else:
+            from rewardlab.models.backbone import DTYPES
+
+            model = AutoModelForSequenceClassification.from_pretrained(path, dtype=DTYPES[cfg.dtype])
+        return cls(model, tok, cfg, meta["base_path"])
