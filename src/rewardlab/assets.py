@@ -16,7 +16,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-
 def cache_dir() -> Path:
     """The user cache directory for derived artifacts (dequantized models)."""
     root = os.environ.get("REWARDLAB_CACHE") or Path.home() / ".cache" / "rewardlab"

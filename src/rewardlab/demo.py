@@ -19,7 +19,9 @@ from rewardlab.train.trainer import train
 class DemoConfig:
     """What the demo trains on and evaluates."""
 
-    train_limit: int = field(default=0, metadata={"help": "use only the first N HH training pairs (0 = all 1,800)"})
+    train_limit: int = field(
+        default=0, metadata={"help": "use only the first N HH training pairs (0 = all 1,800)"}
+    )
     eval_limit: int = field(default=0, metadata={"help": "evaluate on at most N pairs per set (0 = all)"})
     split_seed: int = field(default=0, metadata={"help": "seed of the HH train/validation/test split"})
 
@@ -40,10 +42,13 @@ def run_demo(demo: DemoConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, o
     for name, pairs in sets.items():
         pairs = pairs[: demo.eval_limit or None]
         metrics["sets"][name] = evaluate(result.model, pairs)
-    metrics["train"] = {"pairs": len(train_pairs), "steps": result.steps,
-                        "seconds": round(result.seconds, 1),
-                        "pairs_per_second": round(result.pairs_per_second, 2),
-                        "history": result.history}
+    metrics["train"] = {
+        "pairs": len(train_pairs),
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "pairs_per_second": round(result.pairs_per_second, 2),
+        "history": result.history,
+    }
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

@@ -58,6 +58,14 @@ def results_table(title: str, rows: dict[str, dict], columns: list[str]) -> Tabl
         cells = []
         for c in columns:
             v = m.get(c)
-            cells.append("" if v is None else f"{v:.0f}" if c == "n" else f"{100 * v:.1f}" if "acc" in c else f"{v:.3f}")
+            cells.append(
+                ""
+                if v is None
+                else f"{v:.0f}"
+                if c == "n"
+                else f"{100 * v:.1f}"
+                if "acc" in c
+                else f"{v:.3f}"
+            )
         table.add_row(name, *cells)
     return table

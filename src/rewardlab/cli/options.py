@@ -120,14 +120,23 @@ def config_command(app: typer.Typer, name: str, *configs: type, **typer_kwargs: 
                 hint = f.metadata.get("help", "")
                 show = f" (default: {default})" if default not in (None, "") else ""
                 tp = _cli_type(hints[f.name])
-                decls = [f"{_flag(f.name)}/--no-{f.name.replace('_', '-')}"] if tp is bool else [_flag(f.name)]
-                opt = typer.Option(None, *decls, help=hint + show, show_default=False,
-                                   rich_help_panel=cls.__name__)
-                params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
-                                                default=opt, annotation=tp | None))
+                decls = (
+                    [f"{_flag(f.name)}/--no-{f.name.replace('_', '-')}"] if tp is bool else [_flag(f.name)]
+                )
+                opt = typer.Option(
+                    None, *decls, help=hint + show, show_default=False, rich_help_panel=cls.__name__
+                )
+                params.append(
+                    inspect.Parameter(
+                        f.name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=tp | None
+                    )
+                )
         cfg_opt = typer.Option(None, "--config", help="YAML file with any of these options; flags win.")
-        params.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=cfg_opt,
-                                        annotation=Path | None))
+        params.append(
+            inspect.Parameter(
+                "config", inspect.Parameter.KEYWORD_ONLY, default=cfg_opt, annotation=Path | None
+            )
+        )
         params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in extra]
 
         def wrapper(**kwargs: Any) -> Any:

@@ -18,7 +18,9 @@ from rewardlab.train.config import TrainConfig
 def train_cmd(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
-    data: str = typer.Option(..., "--data", help="pairs file (JSONL/JSON/Parquet/HF dataset dir) or hh-train"),
+    data: str = typer.Option(
+        ..., "--data", help="pairs file (JSONL/JSON/Parquet/HF dataset dir) or hh-train"
+    ),
     out: Path = typer.Option(..., "--out", help="directory for the model, checkpoints and train_log.jsonl"),
     validation: str | None = typer.Option(None, "--validation", help="held-out pairs for epoch selection"),
     fmt: str = typer.Option("auto", "--format", help="trl | hh | llmbar | hhh | auto"),
@@ -30,5 +32,7 @@ def train_cmd(
     pairs = read_pairs(data, fmt, on_invalid)
     val = read_pairs(validation, fmt, on_invalid) if validation else None
     res = train(pairs, model_cfg, train_cfg, out, validation=val)
-    console.print(f"trained on {len(pairs)} pairs in {res.seconds:.0f}s "
-                  f"({res.pairs_per_second:.2f} pairs/s); model saved to {out}")
+    console.print(
+        f"trained on {len(pairs)} pairs in {res.seconds:.0f}s "
+        f"({res.pairs_per_second:.2f} pairs/s); model saved to {out}"
+    )

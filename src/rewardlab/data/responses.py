@@ -38,7 +38,10 @@ def load_responses(path: str | Path) -> list[ScoreItem]:
             if "responses" in rec:
                 if not isinstance(rec["responses"], list) or not rec["responses"]:
                     raise DataError(where, "responses", "must be a non-empty list of texts")
-                texts = [_text(r, where, f"responses[{j}]", allow_empty=True) for j, r in enumerate(rec["responses"])]
+                texts = [
+                    _text(r, where, f"responses[{j}]", allow_empty=True)
+                    for j, r in enumerate(rec["responses"])
+                ]
             else:
                 texts = [_text(rec["response"], where, "response", allow_empty=True)]
             for j, t in enumerate(texts):

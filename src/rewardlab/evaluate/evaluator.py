@@ -28,8 +28,12 @@ def _groups(pairs: list[PreferencePair], key: str) -> dict[str, list[int]]:
     return dict(groups)
 
 
-def evaluate_rewards(pairs: list[PreferencePair], r_chosen: torch.Tensor, r_rejected: torch.Tensor,
-                     objectives: list[str] | None = None) -> dict:
+def evaluate_rewards(
+    pairs: list[PreferencePair],
+    r_chosen: torch.Tensor,
+    r_rejected: torch.Tensor,
+    objectives: list[str] | None = None,
+) -> dict:
     """Metrics from precomputed rewards (N,) or (N, K); objective 0 is the headline reward."""
     rc = r_chosen if r_chosen.dim() == 1 else r_chosen[:, 0]
     rr = r_rejected if r_rejected.dim() == 1 else r_rejected[:, 0]

@@ -12,8 +12,12 @@ from rewardlab.models.config import ModelConfig
 
 hf_logging.disable_progress_bar()  # one rewardlab progress bar, not one per weight file
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
-          "float64": torch.float64}
+DTYPES = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+    "float64": torch.float64,
+}
 
 
 def load_tokenizer(path: str):
@@ -31,8 +35,11 @@ def load_classifier(path: str, cfg: ModelConfig, tok) -> nn.Module:
     not padding, so with it unset the reward would be read from a pad token.
     """
     model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=cfg.num_objectives, dtype=DTYPES[cfg.dtype],
-        id2label=dict(enumerate(cfg.objectives)), label2id={n: i for i, n in enumerate(cfg.objectives)},
+        path,
+        num_labels=cfg.num_objectives,
+        dtype=DTYPES[cfg.dtype],
+        id2label=dict(enumerate(cfg.objectives)),
+        label2id={n: i for i, n in enumerate(cfg.objectives)},
     )
     model.config.pad_token_id = tok.pad_token_id
     model.config.problem_type = "regression"
@@ -90,11 +97,21 @@ def apply_trainable(model: nn.Module, cfg: ModelConfig) -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
     targets = cfg.lora_targets or sorted(
-        {n.rsplit(".", 1)[-1] for i in layer_ids for n, m in layers[i].named_modules() if isinstance(m, nn.Linear)}
+        {
+            n.rsplit(".", 1)[-1]
+            for i in layer_ids
+            for n, m in layers[i].named_modules()
+            if isinstance(m, nn.Linear)
+        }
     )
     lora = LoraConfig(
-        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
-        layers_to_transform=layer_ids, layers_pattern=layers_attr(model), modules_to_save=heads,
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=targets,
+        layers_to_transform=layer_ids,
+        layers_pattern=layers_attr(model),
+        modules_to_save=heads,
         task_type="SEQ_CLS",
     )
     return get_peft_model(model, lora)

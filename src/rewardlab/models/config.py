@@ -14,19 +14,27 @@ class ModelConfig:
         default_factory=lambda: ["reward"],
         metadata={"help": "names of the K reward heads (one per objective)"},
     )
-    max_length: int = field(default=256, metadata={"help": "tokens per prompt+response; the prompt is cut first, from the left"})
+    max_length: int = field(
+        default=256, metadata={"help": "tokens per prompt+response; the prompt is cut first, from the left"}
+    )
     train_layers: int = field(
         default=2,
-        metadata={"help": "train only the top N transformer layers (+ head); the frozen lower layers' "
-                  "outputs are cached once and reused every epoch. 0 = all layers"},
+        metadata={
+            "help": "train only the top N transformer layers (+ head); the frozen lower layers' "
+            "outputs are cached once and reused every epoch. 0 = all layers"
+        },
     )
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank on the trained layers; 0 = full fine-tuning"})
+    lora_r: int = field(
+        default=16, metadata={"help": "LoRA rank on the trained layers; 0 = full fine-tuning"}
+    )
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout"})
     lora_targets: list[str] | None = field(
         default=None, metadata={"help": "module names for LoRA (default: attention + MLP linears)"}
     )
-    chat_template: bool = field(default=True, metadata={"help": "format with the tokenizer's chat template when it has one"})
+    chat_template: bool = field(
+        default=True, metadata={"help": "format with the tokenizer's chat template when it has one"}
+    )
     dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16 | float64"})
 
     def __post_init__(self) -> None:

@@ -44,6 +44,18 @@ def pad_batch(seqs: list[dict[str, list[int]]], pad_id: int, side: str = "right"
     return {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
 
 
+def right_align(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Move left padding to the right (per row, a roll by its count of leading pads) so readouts
+    at the first token ([CLS]) never see a pad. Right-padded batches come back unchanged."""
+    mask = batch["attention_mask"]
+    lead = (mask.cumsum(-1) == 0).sum(-1)  # (N,) leading pads
+    if not bool(lead.any()):
+        return batch
+    t = mask.shape[1]
+    idx = (torch.arange(t, device=mask.device)[None, :] + lead[:, None]) % t  # (N, T)
+    return {k: v.gather(1, idx) if v.dim() == 2 else v for k, v in batch.items()}
+
+
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     """Positions counted over real tokens only, so padding side cannot shift them: (N, T)."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
@@ -81,6 +93,23 @@ class RewardModel(nn.Module):
         m = self.model
         return m.get_base_model() if hasattr(m, "get_base_model") else m
 
+    def train(self, mode: bool = True) -> RewardModel:
+        """Train mode for the trained part only: the frozen embeddings and lower layers stay in
+        eval mode (no dropout), so cached and recomputed trunk outputs are identical."""
+        super().train(mode)
+        if mode and self.trunk_split > 0:
+            from rewardlab.models.backbone import find_layers
+
+            hf = self.hf_model
+            layers = find_layers(hf)
+            for i in range(self.trunk_split):
+                layers[i].eval()
+            emb = hf.get_input_embeddings()
+            for module in hf.modules():
+                if any(child is emb for child in module.children()):
+                    module.eval()
+        return self
+
     def encode(self, prompts: list[Prompt], responses: list[str]) -> list[dict[str, list[int]]]:
         """Token ids per (prompt, response); see :class:`PairEncoder`."""
         return self.encoder.encode_many(prompts, responses)
@@ -91,14 +120,19 @@ class RewardModel(nn.Module):
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kw) -> torch.Tensor:
-        """Rewards (N, K) for a padded batch (N, T); any padding side."""
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                         position_ids=position_ids(attention_mask), **kw)
+        """Rewards (N, K) for a padded batch (N, T); any padding side (left padding is realigned)."""
+        b = right_align({"input_ids": input_ids, "attention_mask": attention_mask, **kw})
+        out = self.model(**b, position_ids=position_ids(b["attention_mask"]))
         return out.logits
 
     @torch.inference_mode()
-    def score_encoded(self, seqs: list[dict[str, list[int]]], batch_tokens: int = 8192,
-                      max_batch: int = 64, side: str = "right") -> torch.Tensor:
+    def score_encoded(
+        self,
+        seqs: list[dict[str, list[int]]],
+        batch_tokens: int = 8192,
+        max_batch: int = 64,
+        side: str = "right",
+    ) -> torch.Tensor:
         """Rewards (N, K) for encoded sequences: sorted by length, batched by a token budget."""
         was = self.model.training
         self.model.eval()
@@ -130,8 +164,7 @@ class RewardModel(nn.Module):
             model = copy.deepcopy(model).merge_and_unload()
         model.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
-        meta = {"model": asdict(self.cfg), "base_path": self.base_path,
-                "adapter": (out / "adapter").exists()}
+        meta = {"model": asdict(self.cfg), "base_path": self.base_path, "adapter": (out / "adapter").exists()}
         (out / META).write_text(json.dumps(meta, indent=2))
         return out
 
@@ -155,7 +188,9 @@ class RewardModel(nn.Module):
             from rewardlab.assets import resolve_model
             from rewardlab.models.backbone import load_classifier
 
-            base_path = resolve_model(cfg.backbone) if cfg.backbone in ("minilm", "smollm2") else meta["base_path"]
+            base_path = (
+                resolve_model(cfg.backbone) if cfg.backbone in ("minilm", "smollm2") else meta["base_path"]
+            )
             base = load_classifier(base_path, cfg, tok)
             model = PeftModel.from_pretrained(base, path / "adapter", is_trainable=True)
         else:

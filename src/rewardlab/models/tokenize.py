@@ -39,9 +39,10 @@ class PairEncoder:
         if self.use_template:
             msgs = _messages(prompt)
             head = self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-            full = self.tok.apply_chat_template(msgs + [{"role": "assistant", "content": response}],
-                                                tokenize=False)
-            tail = full[len(head):] if full.startswith(head) else response
+            full = self.tok.apply_chat_template(
+                msgs + [{"role": "assistant", "content": response}], tokenize=False
+            )
+            tail = full[len(head) :] if full.startswith(head) else response
             a = self.tok(head, add_special_tokens=False)["input_ids"]
             b = self.tok(tail, add_special_tokens=False)["input_ids"]
             a, b = left_cut(a, b, self.max_length)
@@ -52,7 +53,7 @@ class PairEncoder:
         room = self.max_length - self.n_special - 8  # leave the prompt a few tokens
         offsets = self.tok(response, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
         if len(offsets) > room:
-            response = response[offsets[len(offsets) - room][0]:]
+            response = response[offsets[len(offsets) - room][0] :]
         enc = self.tok(p_text, response, truncation="only_first", max_length=self.max_length)
         return {k: list(v) for k, v in enc.items() if k in ("input_ids", "token_type_ids")}
 

@@ -79,5 +79,9 @@ class PairCollator:
     def __call__(self, pair_ids: list[int]) -> dict:
         seq_ids = [2 * i for i in pair_ids] + [2 * i + 1 for i in pair_ids]  # chosen, then rejected
         batch = pad_batch([self.data.seqs[s] for s in seq_ids], self.pad_id)
-        return {"seq_ids": torch.tensor(seq_ids), "inputs": batch,
-                "margins": self.data.margins[pair_ids], "targets": self.data.targets[pair_ids]}
+        return {
+            "seq_ids": torch.tensor(seq_ids),
+            "inputs": batch,
+            "margins": self.data.margins[pair_ids],
+            "targets": self.data.targets[pair_ids],
+        }

@@ -18,10 +18,19 @@ class TrainConfig:
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (0 = off)"})
     use_margin: bool = field(default=True, metadata={"help": "subtract a pair's margin when present"})
     seed: int = field(default=0, metadata={"help": "seed for init, shuffling and dropout"})
-    cache_trunk: bool = field(default=True, metadata={"help": "cache frozen lower layers' outputs across epochs"})
-    save_steps: int = field(default=200, metadata={"help": "checkpoint every N optimiser steps (0 = epoch ends only)"})
+    cache_trunk: bool = field(
+        default=True, metadata={"help": "cache frozen lower layers' outputs across epochs"}
+    )
+    save_steps: int = field(
+        default=200, metadata={"help": "checkpoint every N optimiser steps (0 = epoch ends only)"}
+    )
+    max_steps: int = field(
+        default=0, metadata={"help": "stop (with a checkpoint) after N optimiser steps; 0 = run all epochs"}
+    )
     resume: bool = field(default=False, metadata={"help": "continue from OUT/checkpoint if present"})
-    select_best: bool = field(default=True, metadata={"help": "keep the epoch with the best validation accuracy"})
+    select_best: bool = field(
+        default=True, metadata={"help": "keep the epoch with the best validation accuracy"}
+    )
     tensorboard: bool = field(default=False, metadata={"help": "also log to TensorBoard under OUT/tb"})
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 

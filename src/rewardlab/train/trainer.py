@@ -110,20 +110,27 @@ def train(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
-    acc = Accelerator(gradient_accumulation_steps=cfg.grad_accum,
-                      log_with="tensorboard" if cfg.tensorboard else None, project_dir=str(out / "tb"))
+    acc = Accelerator(
+        gradient_accumulation_steps=cfg.grad_accum,
+        log_with="tensorboard" if cfg.tensorboard else None,
+        project_dir=str(out / "tb"),
+    )
     rm = rm or RewardModel.build(model_cfg)
     data = encode_pairs(rm, pairs)
     val = encode_pairs(rm, validation) if validation else None
     sampler = LengthGroupedBatches(data, cfg.batch_size, cfg.seed)
-    loader = torch.utils.data.DataLoader(list(range(len(data))), batch_sampler=sampler,
-                                         collate_fn=PairCollator(data, rm.tokenizer.pad_token_id))
+    loader = torch.utils.data.DataLoader(
+        list(range(len(data))),
+        batch_sampler=sampler,
+        collate_fn=PairCollator(data, rm.tokenizer.pad_token_id),
+    )
     params = [p for p in rm.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = math.ceil(len(loader) / cfg.grad_accum) * cfg.epochs
     warm = int(total * cfg.warmup_ratio)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(warm, 1)) * max(0.0, (total - s) / max(total - warm, 1)))
+        opt, lambda s: min(1.0, (s + 1) / max(warm, 1)) * max(0.0, (total - s) / max(total - warm, 1))
+    )
     rm, opt, loader, sched = acc.prepare(rm, opt, loader, sched)
     run = _Run(acc.unwrap_model(rm), cfg, out, acc)
     if cfg.tensorboard:
@@ -138,13 +145,21 @@ def train(
     best = run.trainable_state()
     history: list[dict] = []
     t0, seen = time.perf_counter(), 0
-    bar = tqdm(total=len(loader) * cfg.epochs, initial=state["epoch"] * len(loader) + state["batch"],
-               disable=not (cfg.progress and acc.is_local_main_process), desc="train", unit="batch")
+    bar = tqdm(
+        total=len(loader) * cfg.epochs,
+        initial=state["epoch"] * len(loader) + state["batch"],
+        disable=not (cfg.progress and acc.is_local_main_process),
+        desc="train",
+        unit="batch",
+    )
     rm.train()
     try:
         for epoch in range(state["epoch"], cfg.epochs):
-            sampler.set_epoch(epoch)
-            epoch_loader = acc.skip_first_batches(loader, state["batch"]) if state["batch"] else loader
+            loader.set_epoch(epoch)  # accelerate's loader drives the sampler's epoch (shuffle seed)
+            epoch_loader = loader
+            if state["batch"]:
+                epoch_loader = acc.skip_first_batches(loader, state["batch"])
+                epoch_loader.set_epoch(epoch)
             for batch in epoch_loader:
                 with acc.accumulate(rm):
                     r = run.rewards(batch)  # (2B, K)
@@ -162,15 +177,25 @@ def train(
                 bar.update(1)
                 if acc.sync_gradients:
                     state["step"] += 1
-                    row = {"step": state["step"], "epoch": epoch, "loss": float(loss),
-                           "accuracy": float((rc[:, 0] > rr[:, 0]).float().mean()),
-                           "lr": sched.get_last_lr()[0]}
+                    row = {
+                        "step": state["step"],
+                        "epoch": epoch,
+                        "loss": float(loss),
+                        "accuracy": float((rc[:, 0] > rr[:, 0]).float().mean()),
+                        "lr": sched.get_last_lr()[0],
+                    }
                     bar.set_postfix(loss=f"{row['loss']:.3f}")
                     run.write(row)
                     if cfg.tensorboard:
                         acc.log(row, step=state["step"])
                     if cfg.save_steps and state["step"] % cfg.save_steps == 0:
                         _checkpoint(run, state)
+                    if cfg.max_steps and state["step"] >= cfg.max_steps:
+                        break
+            if cfg.max_steps and state["step"] >= cfg.max_steps and state["batch"] < len(loader):
+                _checkpoint(run, state)
+                log.info("stopped at max_steps=%d; rerun with --resume to continue", cfg.max_steps)
+                break
             state = {**state, "epoch": epoch + 1, "batch": 0}
             row = {"epoch": epoch, "step": state["step"]}
             if val is not None:

@@ -37,5 +37,11 @@ def convert_hhh(rec: Any, where: str, path: Path) -> dict:
         except ValueError as e:
             raise DataError(where, key, str(e)) from None
     (prompt, chosen, rubric), (_, rejected, _) = parsed
-    return {"prompt": prompt, "chosen": chosen, "rejected": rejected, "subset": rec.get("source"),
-            "source": "hhh", "metadata": {"rubric": rubric}}
+    return {
+        "prompt": prompt,
+        "chosen": chosen,
+        "rejected": rejected,
+        "subset": rec.get("source"),
+        "source": "hhh",
+        "metadata": {"rubric": rubric},
+    }

@@ -22,5 +22,10 @@ def convert_llmbar(rec: Any, where: str, path: Path) -> dict:
         raise DataError(where, "label", f"must be 1 or 2, got {label!r}")
     good, bad = ("output_1", "output_2") if label == 1 else ("output_2", "output_1")
     subset = Path(path).name.split(".")[0].removeprefix("LLMBar_")
-    return {"prompt": rec["input"], "chosen": rec[good], "rejected": rec[bad], "subset": subset,
-            "source": "llmbar"}
+    return {
+        "prompt": rec["input"],
+        "chosen": rec[good],
+        "rejected": rec[bad],
+        "subset": subset,
+        "source": "llmbar",
+    }

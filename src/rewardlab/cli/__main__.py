@@ -1,0 +1,5 @@
+"""``python -m rewardlab.cli`` = ``rewardlab``."""
+
+from rewardlab.cli.main import app
+
+app()
