@@ -8,7 +8,6 @@ import torch
 from transformers import AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaModel
 
 from rewardlab.assets import minilm_path
-from rewardlab.data.schema import PreferencePair
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} [SEP] {% endfor %}"
@@ -64,18 +63,3 @@ def tiny_llama(tmp_path_factory) -> str:
 def tiny_backbone(request) -> str:
     """Each tiny backbone in turn (encoder, decoder)."""
     return request.getfixturevalue(request.param)
-
-
-def make_pairs(n: int = 24) -> list[PreferencePair]:
-    """Learnable in-memory pairs: the chosen answer is polite and short, the rejected rude and long."""
-    pairs = []
-    for i in range(n):
-        pairs.append(
-            PreferencePair(
-                prompt=f"question number {i}: how do I fix my bike?",
-                chosen="please check the chain, thank you",
-                rejected="no idea, go away " + "stupid " * (1 + i % 5),
-                subset="a" if i % 2 else "b",
-            )
-        )
-    return pairs

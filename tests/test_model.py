@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import make_pairs
+from pairs_data import make_pairs
 from rewardlab.models.config import ModelConfig
 from rewardlab.models.reward_model import RewardModel
 from rewardlab.models.trunk_cache import TrunkCache
@@ -112,3 +112,28 @@ def test_trunk_cache_gives_the_same_rewards_and_gradients(tiny_backbone, lora_r)
         if p.requires_grad:
             assert torch.allclose(p.grad, g_full[n], atol=1e-5), n
     assert all(not p.requires_grad for n, p in rm.named_parameters() if ".0." in n and "layer" in n)
+
+
+@pytest.mark.parametrize("lora_r", [0, 4])
+def test_cls_only_top_layer_matches_hf_forward(tiny_bert, lora_r):
+    from rewardlab.models.fast_top import cls_top_rewards, supports_cls_top
+
+    rm = _rm(tiny_bert, lora_r=lora_r, train_layers=1)
+    rm.eval()
+    assert supports_cls_top(rm)
+    prompts, responses = _texts()
+    batch = rm.collate(rm.encode(prompts, responses))
+    trunk = TrunkCache(rm, rm.trunk_split)
+    ids = list(range(len(prompts)))
+    trunk.fill(ids, batch)
+    full = rm(**batch)
+    full.sum().backward()
+    g_full = {n: p.grad.clone() for n, p in rm.named_parameters() if p.requires_grad}
+    rm.zero_grad()
+    fast = cls_top_rewards(rm, trunk.padded(ids, batch["input_ids"].shape[1]), batch["attention_mask"])
+    fast.sum().backward()
+    assert torch.allclose(full, fast, atol=TOL)
+    for n, p in rm.named_parameters():
+        if p.requires_grad:
+            assert torch.allclose(p.grad, g_full[n], atol=1e-5), n
+    assert not supports_cls_top(_rm(tiny_bert, train_layers=2))

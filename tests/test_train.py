@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from conftest import make_pairs
+from pairs_data import make_pairs
 from rewardlab.evaluate.evaluator import evaluate
 from rewardlab.models.config import ModelConfig
 from rewardlab.models.reward_model import RewardModel

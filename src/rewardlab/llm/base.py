@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from rewardlab.data.schema import Message
+from rewardlab.data.schema import Message, Prompt
 from rewardlab.registry import Registry
 
 
@@ -41,8 +42,29 @@ class LLMBackend(Protocol):
     def option_logprobs(
         self, conversations: list[list[Message]], options: list[str]
     ) -> list[dict[str, float]]:
-        """Log-probability of each option string (e.g. ``"A"``, ``"B"``) as the reply's first token."""
+        """Log-probability of each option (e.g. ``"A"``, ``"B"``) as the reply's first token."""
         ...
 
 
 BACKENDS: Registry[type] = Registry("LLM backend")
+
+_HH_TURN = re.compile(r"\n\n(Human|Assistant):")
+
+
+def as_messages(prompt: Prompt) -> list[Message]:
+    """A prompt as chat messages: messages pass through; an HH transcript
+    (``"\\n\\nHuman: ...\\n\\nAssistant: ..."``) becomes user/assistant turns; other text is one
+    user turn. A trailing empty assistant turn (the HH generation cue) is dropped."""
+    if not isinstance(prompt, str):
+        return [dict(m) for m in prompt]
+    parts = _HH_TURN.split(prompt)
+    if len(parts) < 3 or parts[0].strip():
+        return [{"role": "user", "content": prompt.strip()}]
+    roles = {"Human": "user", "Assistant": "assistant"}
+    msgs = [
+        {"role": roles[who], "content": text.strip()}
+        for who, text in zip(parts[1::2], parts[2::2], strict=True)
+    ]
+    if msgs and msgs[-1]["role"] == "assistant" and not msgs[-1]["content"]:
+        msgs.pop()
+    return msgs

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from rewardlab.data.schema import PreferencePair
 from rewardlab.models.config import ModelConfig
+from rewardlab.models.fast_top import cls_top_rewards, supports_cls_top
 from rewardlab.models.reward_model import RewardModel
 from rewardlab.models.trunk_cache import TrunkCache
 from rewardlab.train.batching import EncodedPairs, LengthGroupedBatches, PairCollator, encode_pairs
@@ -49,6 +50,7 @@ class _Run:
     def __init__(self, rm: RewardModel, cfg: TrainConfig, out: Path, acc: Accelerator) -> None:
         self.rm, self.cfg, self.out, self.acc = rm, cfg, out, acc
         self.trunk = TrunkCache(rm, rm.trunk_split if cfg.cache_trunk else 0)
+        self.fast_top = self.trunk.active and supports_cls_top(rm)
         self.log_file = out / "train_log.jsonl" if acc.is_main_process else None
 
     def rewards(self, batch: dict, seq_offset: int = 0) -> torch.Tensor:
@@ -59,6 +61,8 @@ class _Run:
         ids = [seq_offset + int(i) for i in batch["seq_ids"]]
         self.trunk.fill(ids, inputs)
         states = self.trunk.padded(ids, inputs["input_ids"].shape[1]).to(self.acc.device)
+        if self.fast_top:
+            return cls_top_rewards(self.rm, states, inputs["attention_mask"])
         with self.trunk.injected(states):
             return self.rm(**inputs)
 
@@ -180,7 +184,7 @@ def train(
                     row = {
                         "step": state["step"],
                         "epoch": epoch,
-                        "loss": float(loss),
+                        "loss": loss.item(),
                         "accuracy": float((rc[:, 0] > rr[:, 0]).float().mean()),
                         "lr": sched.get_last_lr()[0],
                     }

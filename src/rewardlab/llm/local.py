@@ -1,0 +1,263 @@
+"""The local backend: a transformers causal LM (the embedded SmolLM2 by default), batched.
+
+Generation applies the model's chat template with the generation prompt, sorts conversations by
+token length (less padding), pads on the left, and generates in batches of ``batch_size``.
+Sampling is seeded per conversation (from ``GenerationConfig.seed`` and the prompt's tokens): a
+conversation gets the same reply whatever batch it lands in, and the caller's global torch RNG is
+never used; ``temperature=0`` is greedy. To draw several different samples of one prompt, vary
+the seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from rewardlab.data.schema import Message
+from rewardlab.llm.base import BACKENDS, GenerationConfig
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Use ``n`` torch CPU threads inside the block (``0``: leave torch's setting)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n > 0 and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` → the first available accelerator (CUDA, then MPS), else CPU; other names pass."""
+    import torch
+
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``"auto"`` → float32 on CPU, bfloat16 on an accelerator; else one of :data:`DTYPES`."""
+    import torch
+
+    if dtype == "auto":
+        return torch.float32 if device.type == "cpu" else torch.bfloat16
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be 'auto' or one of {list(DTYPES)}, got {dtype!r}")
+    return getattr(torch, dtype)
+
+
+def row_seed(seed: int, ids: list[int]) -> int:
+    """A per-conversation seed from the config seed and the prompt's token ids."""
+    digest = hashlib.sha256(f"{seed}:{ids}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+class RowSampler:
+    """Logits processor that samples each row with its own seeded generator.
+
+    Temperature and nucleus (top-p) sampling happen here; the chosen token is returned as a
+    one-hot (0 / -inf) row so ``generate`` in greedy mode picks it. Each row's draws depend only on
+    its own seed and logits, so replies do not change with batch size or batch composition.
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float) -> None:
+        self.seeds, self.temperature, self.top_p = seeds, temperature, top_p
+        self.gens: list[torch.Generator] | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        if self.gens is None:
+            self.gens = [torch.Generator(scores.device).manual_seed(s) for s in self.seeds]
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)  # (B, V)
+        sorted_p, order = probs.sort(dim=-1, descending=True)  # (B, V)
+        sorted_p[(sorted_p.cumsum(-1) - sorted_p) > self.top_p] = 0.0  # keep the nucleus
+        picks = torch.stack(
+            [torch.multinomial(sorted_p[b], 1, generator=g) for b, g in enumerate(self.gens)]
+        )  # (B, 1) positions in the sorted order
+        tokens = order.gather(1, picks)  # (B, 1)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(1, tokens, 0.0)
+
+
+@BACKENDS.register("local")
+class LocalBackend:
+    """A local HF causal LM behind :class:`~rewardlab.llm.base.LLMBackend`.
+
+    ``model`` is an alias (``"smollm2"``, the embedded SmolLM2-135M-Instruct) or a local HF path.
+    Prompts longer than ``max_input_tokens`` keep their end (the generation prompt).
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        model: str = "smollm2",
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+        max_input_tokens: int = 2048,
+        threads: int = 0,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from rewardlab.assets import resolve_model
+
+        self.model = model
+        self.batch_size = batch_size
+        self.max_input_tokens = max_input_tokens
+        self.threads = threads
+        self.device = resolve_device(device)
+        path = resolve_model(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.tokenizer.padding_side = "left"
+        self.tokenizer.truncation_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.lm = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype, self.device)).to(
+            self.device
+        )
+        self.lm.eval()
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> LocalBackend:
+        """Build from a :class:`~rewardlab.llm.BackendConfig`."""
+        return cls(
+            cfg.model,
+            device=cfg.device,
+            dtype=cfg.dtype,
+            batch_size=cfg.batch_size,
+            threads=cfg.threads,
+        )
+
+    # ------------------------------------------------------------------ prompts
+    def encode(self, conversations: list[list[Message]]) -> list[list[int]]:
+        """Token ids of each conversation under the chat template, with the generation prompt."""
+        out = []
+        for conv in conversations:
+            text = self.tokenizer.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if len(ids) > self.max_input_tokens:
+                ids = ids[-self.max_input_tokens :]
+            out.append(ids)
+        return out
+
+    def _batches(self, ids: list[list[int]]) -> list[list[int]]:
+        """Index batches of ``batch_size``, sorted by descending length (less padding)."""
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        return [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+
+    def _pad(self, seqs: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Left-pad to ``(B, T)`` with the attention mask and matching position ids."""
+        batch = self.tokenizer.pad({"input_ids": seqs}, padding=True, return_tensors="pt")
+        mask = batch["attention_mask"]  # (B, T)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T): real tokens start at position 0
+        return {
+            "input_ids": batch["input_ids"].to(self.device),
+            "attention_mask": mask.to(self.device),
+            "position_ids": pos.to(self.device),
+        }
+
+    # ------------------------------------------------------------------ protocol
+    def chat(self, conversations: list[list[Message]], gen: GenerationConfig) -> list[str]:
+        """One assistant reply per conversation (batched, length-sorted, seeded per row)."""
+        import torch
+
+        ids = self.encode(conversations)
+        replies: list[str] = [""] * len(ids)
+        with torch.inference_mode(), torch_threads(self.threads):
+            for idx in self._batches(ids):
+                self._generate(ids, idx, gen, replies)
+        return replies
+
+    def _generate(
+        self, ids: list[list[int]], idx: list[int], gen: GenerationConfig, replies: list[str]
+    ) -> None:
+        """Generate one batch (rows ``idx`` of ``ids``) into ``replies``."""
+        inputs = self._pad([ids[i] for i in idx])
+        inputs.pop("position_ids")  # generate derives them from the mask
+        procs = []
+        if gen.temperature > 0:
+            seeds = [row_seed(gen.seed, ids[i]) for i in idx]
+            procs = [RowSampler(seeds, gen.temperature, gen.top_p)]
+        out = self.lm.generate(  # greedy over the sampler's one-hot choice
+            **inputs,
+            max_new_tokens=gen.max_new_tokens,
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            logits_processor=procs,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )  # (B, T + new)
+        new = out[:, inputs["input_ids"].shape[1] :]  # (B, new)
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        for i, text in zip(idx, texts, strict=True):
+            replies[i] = text.strip()
+
+    def next_token_logprobs(self, conversations: list[list[Message]]) -> torch.Tensor:
+        """Log-softmax of the next-token logits after the generation prompt: ``(N, vocab)``."""
+        import torch
+
+        ids = self.encode(conversations)
+        out = torch.empty(len(ids), self.lm.config.vocab_size)
+        with torch.inference_mode(), torch_threads(self.threads):
+            for idx in self._batches(ids):
+                logits = self.lm(**self._pad([ids[i] for i in idx])).logits[:, -1]  # (B, V)
+                out[idx] = torch.log_softmax(logits.float(), dim=-1).cpu()
+        return out
+
+    def option_token(self, option: str) -> int:
+        """The id of an option's first token (as it would start the reply)."""
+        ids = self.tokenizer(option, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ValueError(f"option {option!r} has no tokens")
+        return ids[0]
+
+    def option_logprobs(
+        self, conversations: list[list[Message]], options: list[str]
+    ) -> list[dict[str, float]]:
+        """Log-probability of each option's first token as the reply's first token.
+
+        Values are over the full vocabulary (not renormalized over ``options``); options that share
+        a first token cannot be told apart and raise ``ValueError``.
+        """
+        tokens = [self.option_token(o) for o in options]
+        if len(set(tokens)) < len(tokens):
+            raise ValueError(f"options {options} share a first token; make them distinct")
+        lp = self.next_token_logprobs(conversations)  # (N, V)
+        return [{o: float(row[t]) for o, t in zip(options, tokens, strict=True)} for row in lp]
+
+    def top_logprobs(self, conversations: list[list[Message]], k: int) -> list[list[tuple[str, float]]]:
+        """The ``k`` most likely first tokens of each reply as ``(token text, logprob)``."""
+        lp = self.next_token_logprobs(conversations)  # (N, V)
+        vals, idx = lp.topk(k, dim=-1)  # (N, k)
+        return [
+            [(self.tokenizer.decode([t]), float(v)) for t, v in zip(ti.tolist(), vi.tolist(), strict=True)]
+            for ti, vi in zip(idx, vals, strict=True)
+        ]
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Token counts of plain texts (for usage reporting)."""
+        return [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]

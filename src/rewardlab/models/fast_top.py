@@ -1,0 +1,53 @@
+"""Exact fast path for BERT-style encoders when only the last layer trains.
+
+The reward reads the pooled [CLS] vector, so the last layer needs keys and values for every token
+but queries, attention output and MLP only for [CLS]: with H the hidden size, the layer costs
+≈ 2H² per token instead of ≈ 12H² (QKVO 4H² + MLP 8H²). Combined with the trunk cache (frozen
+layers' outputs computed once), an epoch costs a fraction of one forward pass. Same math as the
+HF forward (tested for values and gradients).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from rewardlab.models.backbone import find_layers
+
+
+def supports_cls_top(rm) -> bool:
+    """True for BERT-family classifiers (pooled [CLS], absolute positions) whose last layer alone trains."""
+    hf = rm.hf_model
+    base = getattr(hf, hf.base_model_prefix, None)
+    return (
+        getattr(hf.config, "model_type", "") in ("bert",)
+        and getattr(hf.config, "position_embedding_type", "absolute") == "absolute"
+        and getattr(base, "pooler", None) is not None
+        and hasattr(hf, "classifier")
+        and rm.trunk_split == hf.config.num_hidden_layers - 1
+    )
+
+
+def cls_top_rewards(rm, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Rewards (N, K) from the last frozen layer's output ``states`` (N, T, H) and mask (N, T).
+
+    attn = softmax(q_cls·Kᵀ/√d + mask)·V per head; then the layer's output projection, residual +
+    LayerNorm, MLP, residual + LayerNorm on [CLS] only; then pooler (tanh dense) and classifier.
+    """
+    hf = rm.hf_model
+    layer = find_layers(hf)[-1]
+    sa = layer.attention.self
+    n, t, h = states.shape
+    nh, hd = sa.num_attention_heads, sa.attention_head_size
+    cls = states[:, :1]  # (N, 1, H)
+    q = sa.query(cls).view(n, 1, nh, hd).transpose(1, 2)  # (N, nh, 1, hd)
+    k = sa.key(states).view(n, t, nh, hd).transpose(1, 2)  # (N, nh, T, hd)
+    v = sa.value(states).view(n, t, nh, hd).transpose(1, 2)
+    mask = attention_mask[:, None, None, :].bool()  # (N, 1, 1, T)
+    p = sa.dropout.p if sa.training else 0.0
+    ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=sa.scaling)
+    ctx = ctx.transpose(1, 2).reshape(n, 1, h)  # (N, 1, H)
+    a = layer.attention.output(ctx, cls)
+    out = layer.output(layer.intermediate(a), a)  # (N, 1, H)
+    pooled = getattr(hf, hf.base_model_prefix).pooler(out)  # (N, H)
+    return hf.classifier(hf.dropout(pooled))  # (N, K)
