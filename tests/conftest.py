@@ -28,6 +28,8 @@ def tiny_bert(tmp_path_factory) -> str:
         num_attention_heads=2,
         intermediate_size=32,
         max_position_embeddings=512,
+        hidden_dropout_prob=0.0,  # no dropout: exact comparisons between code paths
+        attention_probs_dropout_prob=0.0,
     )
     BertModel(cfg).save_pretrained(path)
     tok.save_pretrained(path)

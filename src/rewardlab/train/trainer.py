@@ -104,11 +104,14 @@ def train(
     out: str | Path = "runs/rm",
     validation: list[PreferencePair] | None = None,
     rm: RewardModel | None = None,
+    trunk_store: dict | None = None,
 ) -> TrainResult:
     """Train a reward model on ``pairs`` with the Bradley-Terry loss and save it to ``out``.
 
     Returns the trained model (best validation epoch when ``validation`` is given and
     ``select_best``) and throughput. ``resume=True`` continues from ``out/checkpoint``.
+    ``trunk_store`` shares frozen-trunk outputs between runs over the same ``pairs`` (and
+    ``validation``) on the same backbone — sweeps and ensemble members pay for the trunk once.
     """
     model_cfg, cfg = model_cfg or ModelConfig(), train_cfg or TrainConfig()
     out = Path(out)
@@ -137,6 +140,8 @@ def train(
     )
     rm, opt, loader, sched = acc.prepare(rm, opt, loader, sched)
     run = _Run(acc.unwrap_model(rm), cfg, out, acc)
+    if trunk_store is not None:
+        run.trunk.store = trunk_store
     if cfg.tensorboard:
         acc.init_trackers("rewardlab")
 
