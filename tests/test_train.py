@@ -74,3 +74,23 @@ def test_resume_from_checkpoint_continues(tiny_bert, tmp_path):
     for k, v in resumed.model.named_parameters():
         if v.requires_grad:
             assert torch.allclose(v, a[k], atol=5e-2), k
+
+
+def test_critique_conditioned_rm_reads_critiques(tiny_bert, tmp_path):
+    import pytest
+
+    m, t = _cfgs(tiny_bert)
+    m.critiques = True
+    t.epochs = 1
+    pairs = make_pairs(8)
+    with pytest.raises(ValueError, match="rewardlab critique"):
+        train(pairs, m, t, tmp_path / "no")
+    for p in pairs:
+        p.critiques = {"chosen": "polite and correct", "rejected": "rude, unhelpful"}
+    res = train(pairs, m, t, tmp_path / "yes")
+    rm = RewardModel.load(tmp_path / "yes")
+    assert rm.cfg.critiques
+    a = rm.score(["q"], ["answer"], ["polite and correct"])
+    b = rm.score(["q"], ["answer"], ["rude, unhelpful"])
+    assert not torch.equal(a, b)  # the critique is part of the input
+    assert res.steps == 1

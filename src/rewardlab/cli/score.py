@@ -25,7 +25,14 @@ def score_cmd(
 
     rm = RewardModel.load(model)
     items = load_responses(data)
-    rewards = rm.score([i.prompt for i in items], [i.response for i in items], batch_tokens=batch_tokens)
+    critiques = [i.critique for i in items] if rm.cfg.critiques else None
+    try:
+        rewards = rm.score(
+            [i.prompt for i in items], [i.response for i in items], critiques, batch_tokens=batch_tokens
+        )
+    except ValueError as e:
+        console.print(f"[red]error:[/red] {data}: {e}", highlight=False)
+        raise typer.Exit(2) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         for item, r in zip(items, rewards.tolist(), strict=True):

@@ -20,6 +20,7 @@ class ScoreItem:
     prompt: Prompt
     response: str
     meta: dict[str, Any] = field(default_factory=dict)
+    critique: str | None = None
 
 
 def load_responses(path: str | Path) -> list[ScoreItem]:
@@ -44,12 +45,14 @@ def load_responses(path: str | Path) -> list[ScoreItem]:
                 ]
             else:
                 texts = [_text(rec["response"], where, "response", allow_empty=True)]
+            crit = rec.get("critiques") if "responses" in rec else [rec.get("critique")]
             for j, t in enumerate(texts):
-                items.append(ScoreItem(prompt, t, {"where": where, "index": j}))
+                c = crit[j] if isinstance(crit, list) and j < len(crit) else None
+                items.append(ScoreItem(prompt, t, {"where": where, "index": j}, c))
         return items
     pairs = load_pairs(path, detect_format(path))
     return [
-        ScoreItem(p.prompt, text, {"pair": i, "role": role})
+        ScoreItem(p.prompt, text, {"pair": i, "role": role}, p.critiques.get(role))
         for i, p in enumerate(pairs)
         for role, text in (("chosen", p.chosen), ("rejected", p.rejected))
     ]

@@ -15,7 +15,8 @@ def score_pairs(rm: RewardModel, pairs: list[PreferencePair], **kw) -> tuple[tor
     """Rewards of chosen and rejected responses: two (N, K) tensors."""
     prompts = [p.prompt for p in pairs] * 2
     responses = [p.chosen for p in pairs] + [p.rejected for p in pairs]
-    r = rm.score(prompts, responses, **kw)
+    critiques = [p.critiques.get("chosen") for p in pairs] + [p.critiques.get("rejected") for p in pairs]
+    r = rm.score(prompts, responses, critiques if rm.cfg.critiques else None, **kw)
     return r[: len(pairs)], r[len(pairs) :]
 
 

@@ -99,15 +99,19 @@ def generate_rlaif(
 class WestOfNConfig:
     """The reward model and the number of samples."""
 
-    model: str | None = field(default=None, metadata={"help": "directory of a trained rewardlab RM"})
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": "directory of a trained rewardlab RM (default: the embedded MiniLM trained once "
+            "on bundled HH pairs and cached)"
+        },
+    )
     n: int = field(default=4, metadata={"help": "samples per prompt (best vs worst under the RM)"})
     objective: str | None = field(
         default=None, metadata={"help": "RM head to rank by (default: mean over all heads)"}
     )
 
     def __post_init__(self) -> None:
-        if not self.model:
-            raise ValueError("model: give the directory of a trained reward model (--model DIR)")
         if self.n < 2:
             raise ValueError("n must be >= 2")
 
@@ -140,6 +144,10 @@ def generate_west_of_n(
     from rewardlab.models.reward_model import RewardModel
 
     gen = gen or GenerationConfig()
+    if rm is None and not cfg.model:
+        from rewardlab.models.default_rm import default_reward_model
+
+        cfg.model = str(default_reward_model())
     rm = rm or RewardModel.load(cfg.model)
     if cfg.objective and cfg.objective not in rm.cfg.objectives:
         raise ValueError(f"objective: {cfg.objective!r} not among {rm.cfg.objectives}")

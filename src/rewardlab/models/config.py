@@ -35,6 +35,13 @@ class ModelConfig:
     chat_template: bool = field(
         default=True, metadata={"help": "format with the tokenizer's chat template when it has one"}
     )
+    critiques: bool = field(
+        default=False,
+        metadata={
+            "help": "append each response's critique (from `rewardlab critique`) to the RM input; "
+            "training and scoring then need one critique per response"
+        },
+    )
     dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16 | float64"})
 
     def __post_init__(self) -> None:

@@ -21,6 +21,7 @@ from rewardlab.models.config import ModelConfig
 from rewardlab.models.tokenize import PairEncoder
 
 META = "rewardlab.json"
+CRITIQUE_SEP = "\n\n### Critique\n"
 
 
 def pad_batch(seqs: list[dict[str, list[int]]], pad_id: int, side: str = "right") -> dict[str, torch.Tensor]:
@@ -110,8 +111,19 @@ class RewardModel(nn.Module):
                     module.eval()
         return self
 
-    def encode(self, prompts: list[Prompt], responses: list[str]) -> list[dict[str, list[int]]]:
-        """Token ids per (prompt, response); see :class:`PairEncoder`."""
+    def encode(
+        self, prompts: list[Prompt], responses: list[str], critiques: list[str | None] | None = None
+    ) -> list[dict[str, list[int]]]:
+        """Token ids per (prompt, response); see :class:`PairEncoder`. A critique-conditioned RM
+        (``cfg.critiques``) reads ``response + CRITIQUE_SEP + critique`` and needs every critique."""
+        if self.cfg.critiques:
+            if critiques is None or any(c is None for c in critiques):
+                missing = "all" if critiques is None else sum(c is None for c in critiques)
+                raise ValueError(
+                    f"this reward model reads critiques, but {missing} response(s) have none: "
+                    "run `rewardlab critique` on the data first"
+                )
+            responses = [r + CRITIQUE_SEP + c for r, c in zip(responses, critiques, strict=True)]
         return self.encoder.encode_many(prompts, responses)
 
     def collate(self, seqs: list[dict[str, list[int]]], side: str = "right") -> dict[str, torch.Tensor]:
@@ -148,9 +160,11 @@ class RewardModel(nn.Module):
         self.model.train(was)
         return out
 
-    def score(self, prompts: list[Prompt], responses: list[str], **kw) -> torch.Tensor:
-        """Rewards (N, K) for aligned prompts and responses."""
-        return self.score_encoded(self.encode(prompts, responses), **kw)
+    def score(
+        self, prompts: list[Prompt], responses: list[str], critiques: list[str | None] | None = None, **kw
+    ) -> torch.Tensor:
+        """Rewards (N, K) for aligned prompts and responses (and critiques, for a critique RM)."""
+        return self.score_encoded(self.encode(prompts, responses, critiques), **kw)
 
     # ---- persistence -------------------------------------------------------------------------
     def save(self, out: str | Path) -> Path:

@@ -30,7 +30,8 @@ def encode_pairs(rm: RewardModel, pairs: list[PreferencePair]) -> EncodedPairs:
     """Encode chosen and rejected of every pair; gather margins and per-objective targets."""
     prompts = [p.prompt for p in pairs for _ in (0, 1)]
     responses = [r for p in pairs for r in (p.chosen, p.rejected)]
-    seqs = rm.encode(prompts, responses)
+    critiques = [p.critiques.get(k) for p in pairs for k in ("chosen", "rejected")]
+    seqs = rm.encode(prompts, responses, critiques if rm.cfg.critiques else None)
     margins = torch.tensor([p.margin or 0.0 for p in pairs])
     objs = rm.cfg.objectives
     targets = torch.tensor([[p.labels.get(o, 1.0) for o in objs] for p in pairs])
