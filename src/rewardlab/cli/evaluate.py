@@ -23,7 +23,16 @@ def evaluate_cmd(
     from rewardlab.models.reward_model import RewardModel
 
     rm = RewardModel.load(model)
-    results = {spec: evaluate(rm, read_pairs(spec, fmt)) for spec in data}
+    results = {}
+    mdir = model if (model / "rewardlab.json").exists() else model / "model"
+    has_posterior = (mdir / "posterior").exists() or (mdir / "ensemble").exists()
+    for spec in data:
+        pairs = read_pairs(spec, fmt)
+        results[spec] = evaluate(rm, pairs)
+        if has_posterior:  # adds error_auroc (+ the posterior's own calibration under "bayes")
+            from rewardlab.bayes import uncertainty_metrics
+
+            results[spec].update(uncertainty_metrics(model, pairs) or {})
     if as_json:
         print_json(next(iter(results.values())) if len(results) == 1 else {"sets": results})
         return

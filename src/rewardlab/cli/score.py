@@ -18,25 +18,38 @@ def score_cmd(
     data: Path = typer.Option(..., "--data", help="rows {prompt, response} / {prompt, responses} or pairs"),
     out: Path = typer.Option(..., "--out", help="output JSONL: one row per response with its reward"),
     batch_tokens: int = typer.Option(8192, "--batch-tokens", help="padded tokens per forward pass"),
+    uncertainty: bool = typer.Option(
+        False, "--uncertainty", help="also write reward_std from the model's Laplace posterior (or ensemble)"
+    ),
 ) -> None:
-    """Score responses; pairs files give a row each for chosen and rejected."""
+    """Score responses; pairs files give a row each for chosen and rejected.
+
+    With --uncertainty, ``reward`` is the predictive mean and ``reward_std`` its standard deviation
+    (fit a posterior first with `rewardlab laplace`)."""
     from rewardlab.data.responses import load_responses
     from rewardlab.models.reward_model import RewardModel
 
     rm = RewardModel.load(model)
     items = load_responses(data)
     critiques = [i.critique for i in items] if rm.cfg.critiques else None
+    prompts, responses = [i.prompt for i in items], [i.response for i in items]
+    stds = None
     try:
-        rewards = rm.score(
-            [i.prompt for i in items], [i.response for i in items], critiques, batch_tokens=batch_tokens
-        )
+        if uncertainty:
+            from rewardlab.bayes import score_uncertainty
+
+            rewards, stds = score_uncertainty(model, prompts, responses)
+        else:
+            rewards = rm.score(prompts, responses, critiques, batch_tokens=batch_tokens)
     except ValueError as e:
         console.print(f"[red]error:[/red] {data}: {e}", highlight=False)
         raise typer.Exit(2) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
-        for item, r in zip(items, rewards.tolist(), strict=True):
+        for j, (item, r) in enumerate(zip(items, rewards.tolist(), strict=True)):
             row = {"prompt": item.prompt, "response": item.response, "reward": r[0], **item.meta}
+            if stds is not None:
+                row["reward_std"] = float(stds[j, 0])
             if len(r) > 1:
                 row["rewards"] = dict(zip(rm.cfg.objectives, r, strict=True))
             f.write(json.dumps(row, ensure_ascii=False) + "\n")

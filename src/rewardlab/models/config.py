@@ -18,7 +18,7 @@ class ModelConfig:
         default=256, metadata={"help": "tokens per prompt+response; the prompt is cut first, from the left"}
     )
     train_layers: int = field(
-        default=2,
+        default=1,
         metadata={
             "help": "train only the top N transformer layers (+ head); the frozen lower layers' "
             "outputs are cached once and reused every epoch. 0 = all layers"

@@ -10,7 +10,7 @@ class TrainConfig:
     """Optimisation, batching, checkpointing and logging for Bradley-Terry training."""
 
     epochs: int = field(default=3, metadata={"help": "passes over the training pairs"})
-    lr: float = field(default=1e-3, metadata={"help": "peak learning rate (AdamW)"})
+    lr: float = field(default=5e-4, metadata={"help": "peak learning rate (AdamW)"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     warmup_ratio: float = field(default=0.05, metadata={"help": "linear warm-up share of all steps"})
     batch_size: int = field(default=16, metadata={"help": "pairs per optimiser step (before accumulation)"})

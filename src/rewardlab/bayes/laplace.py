@@ -1,0 +1,303 @@
+"""Laplace-LoRA for reward models (Yang et al. 2024, arXiv 2402.13210), on laplace-torch.
+
+After MAP training, the posterior over the LoRA weights θ (and head) is approximated by a Gaussian
+N(θ_MAP, Σ) with Σ⁻¹ = Σ_i J_iᵀ Λ_i J_i + λ I: the generalised Gauss-Newton of the Bradley-Terry
+likelihood (a pair is a 2-logit softmax [r_c, r_r] with label "chosen", laplace-torch's
+``likelihood="reward_modeling"``), as KFAC (Kronecker factors per linear layer) or its diagonal,
+plus the prior precision λ (tuned by marginal likelihood or on validation pairs).
+
+Prediction is the linearised (GLM) predictive: r(x, y) ~ N(f(x, y; θ_MAP), J Σ Jᵀ) with
+J = ∂f/∂θ. For a pair, Δ = r_c − r_r ~ N(μ_Δ, J_Δ Σ J_Δᵀ) with J_Δ = J_c − J_r, and
+P(chosen ≻ rejected) ≈ σ(μ_Δ / √(1 + π v_Δ / 8)) (probit approximation).
+
+Front door: :func:`fit_laplace` → :class:`Posterior`; ``Posterior.save(model_dir)`` writes
+``model_dir/posterior/`` and :func:`load_posterior` reads it back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from rewardlab.bayes.config import LaplaceConfig, PriorMethod
+from rewardlab.bayes.function import RewardFunction, TrunkGGN, select_params, trunk_states
+from rewardlab.bayes.uncertainty import PreferencePrediction, probit_preference
+from rewardlab.data.schema import PreferencePair, Prompt
+from rewardlab.models.reward_model import META, RewardModel, pad_batch
+
+log = logging.getLogger(__name__)
+POSTERIOR_DIR = "posterior"
+
+
+def model_dir(path: str | Path) -> Path:
+    """The directory holding ``rewardlab.json`` (a run directory's ``model/`` when given one)."""
+    path = Path(path)
+    if not (path / META).exists() and (path / "model" / META).exists():
+        return path / "model"
+    return path
+
+
+def token_batches(lengths: list[int], batch_tokens: int, max_batch: int = 64) -> Iterator[list[int]]:
+    """Indices sorted by descending length, cut into batches of ≤ ``batch_tokens`` padded tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    i = 0
+    while i < len(order):
+        n = max(1, min(max_batch, batch_tokens // max(lengths[order[i]], 1)))
+        yield order[i : i + n]
+        i += n
+
+
+class _PairLoader:
+    """Pair batches for ``Laplace.fit``: dicts with (B, 2, T) tensors, (B, 2, T, H) trunk states
+    and ``labels`` = 0 (the chosen logit). ``dataset`` only gives laplace-torch N."""
+
+    def __init__(self, rm: RewardModel, pairs: list[PreferencePair], batch_size: int) -> None:
+        prompts = [p.prompt for p in pairs]
+        self.rm = rm
+        self.chosen = rm.encode(prompts, [p.chosen for p in pairs])
+        self.rejected = rm.encode(prompts, [p.rejected for p in pairs])
+        self.dataset = range(len(pairs))
+        lengths = [
+            max(len(c["input_ids"]), len(r["input_ids"]))
+            for c, r in zip(self.chosen, self.rejected, strict=True)
+        ]
+        order = sorted(self.dataset, key=lambda i: -lengths[i])
+        self.batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def batch(self, idx: list[int]) -> dict[str, torch.Tensor]:
+        b = len(idx)
+        seqs = [self.chosen[i] for i in idx] + [self.rejected[i] for i in idx]
+        flat = {k: v.to(self.rm.device) for k, v in pad_batch(seqs, self.rm.tokenizer.pad_token_id).items()}
+        states = trunk_states(self.rm, flat)  # (2B, T, H)
+        out = {k: v.view(2, b, *v.shape[1:]).transpose(0, 1) for k, v in flat.items()}  # (B, 2, T)
+        if states is not None:
+            out["states"] = states.view(2, b, *states.shape[1:]).transpose(0, 1)  # (B, 2, T, H)
+        out["labels"] = torch.zeros(b, dtype=torch.long, device=self.rm.device)
+        return out
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        return (self.batch(idx) for idx in self.batches)
+
+
+class Posterior:
+    """A fitted Laplace posterior over a reward model: GLM predictive means and variances."""
+
+    def __init__(self, rm: RewardModel, cfg: LaplaceConfig, la=None) -> None:
+        from laplace import Laplace
+
+        self.rm, self.cfg = rm, cfg
+        objs = rm.cfg.objectives
+        self.objective = objs.index(cfg.objective) if cfg.objective else 0
+        self.param_names = select_params(rm, cfg.subset.value)
+        self.fn = RewardFunction(rm, self.objective)
+        self.la = la or Laplace(
+            self.fn,
+            "reward_modeling",
+            subset_of_weights="all",
+            hessian_structure=cfg.hessian.value,
+            prior_precision=cfg.prior_precision,
+            backend=TrunkGGN,
+        )
+        self.tuning: dict = {}
+
+    @property
+    def prior_precision(self) -> list[float]:
+        """The tuned prior precision λ (one value, or one per parameter tensor)."""
+        return [float(v) for v in self.la.prior_precision.flatten()]
+
+    @property
+    def n_params(self) -> int:
+        return int(self.la.n_params)
+
+    # ---- prediction --------------------------------------------------------------------------
+    def _jacobians(self, seqs: list[dict[str, list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Jacobians (n, K, P) and MAP rewards (n, K) of a padded batch, trunk served once."""
+        batch = self.rm.collate(seqs)
+        x = dict(batch)
+        states = trunk_states(self.rm, batch)
+        if states is not None:
+            x["states"] = states
+        self.fn.eval()
+        return self.la.backend.jacobians(x)
+
+    def predict_encoded(self, seqs: list[dict[str, list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """GLM predictive (mean, variance), each (N, K), for encoded responses."""
+        k = self.rm.cfg.num_objectives
+        mean, var = torch.empty(len(seqs), k), torch.empty(len(seqs), k)
+        for idx in token_batches([len(s["input_ids"]) for s in seqs], self.cfg.batch_tokens):
+            js, f = self._jacobians([seqs[i] for i in idx])  # (n, K, P), (n, K)
+            cov = self.la.functional_variance(js)  # (n, K, K)
+            mean[idx] = f.float().cpu()
+            var[idx] = torch.diagonal(cov, dim1=-2, dim2=-1).float().cpu()
+        return mean, var.clamp_min(0)
+
+    def predict(self, prompts: list[Prompt], responses: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predictive mean and variance of the reward, each (N, K)."""
+        return self.predict_encoded(self.rm.encode(prompts, responses))
+
+    def delta_encoded(self, chosen: list[dict], rejected: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance (N,) of Δ = r_c − r_r (objective ``self.objective``), with the
+        chosen/rejected covariance: v_Δ = (J_c − J_r) Σ (J_c − J_r)ᵀ."""
+        k, n = self.objective, len(chosen)
+        mu, var = torch.empty(n), torch.empty(n)
+        lengths = [
+            2 * max(len(c["input_ids"]), len(r["input_ids"])) for c, r in zip(chosen, rejected, strict=True)
+        ]
+        for idx in token_batches(lengths, self.cfg.batch_tokens, max_batch=32):
+            b = len(idx)
+            js, f = self._jacobians([chosen[i] for i in idx] + [rejected[i] for i in idx])
+            jd = (js[:b, k] - js[b:, k]).unsqueeze(1)  # (B, 1, P)
+            mu[idx] = (f[:b, k] - f[b:, k]).float().cpu()
+            var[idx] = self.la.functional_variance(jd)[:, 0, 0].float().cpu()
+        return mu, var.clamp_min(0)
+
+    def preference(
+        self, prompts: list[Prompt], chosen: list[str], rejected: list[str]
+    ) -> PreferencePrediction:
+        """P(chosen ≻ rejected) under the GLM predictive, with the mean and variance of Δ."""
+        mu, var = self.delta_encoded(self.rm.encode(prompts, chosen), self.rm.encode(prompts, rejected))
+        return probit_preference(mu, var)
+
+    def preference_pairs(self, pairs: list[PreferencePair]) -> PreferencePrediction:
+        """:meth:`preference` for preference pairs."""
+        return self.preference(
+            [p.prompt for p in pairs], [p.chosen for p in pairs], [p.rejected for p in pairs]
+        )
+
+    # ---- prior tuning ------------------------------------------------------------------------
+    def tune_marglik(self) -> None:
+        """λ ← argmax log p(D | λ) (Laplace evidence), by Adam on log λ."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.la.optimize_prior_precision(
+                pred_type="glm",
+                method="marglik",
+                n_steps=self.cfg.marglik_steps,
+                init_prior_prec=self.cfg.prior_precision,
+                prior_structure=self.cfg.prior_structure.value,
+            )
+        self.tuning = {"method": "marglik", "log_marglik": float(self.la.log_marginal_likelihood())}
+
+    def tune_grid(self, validation: list[PreferencePair]) -> None:
+        """λ ← argmin over a log grid of the validation BT NLL under the probit predictive.
+
+        J_Δ and μ_Δ are computed once; each grid point only re-solves v_Δ = J_Δ (H + λI)⁻¹ J_Δᵀ.
+        """
+        cfg, k = self.cfg, self.objective
+        prompts = [p.prompt for p in validation]
+        ch, rj = (
+            self.rm.encode(prompts, [p.chosen for p in validation]),
+            self.rm.encode(prompts, [p.rejected for p in validation]),
+        )
+        jds, mus = [], []
+        for idx in token_batches(
+            [2 * max(len(c["input_ids"]), len(r["input_ids"])) for c, r in zip(ch, rj, strict=True)],
+            cfg.batch_tokens,
+            max_batch=32,
+        ):
+            b = len(idx)
+            js, f = self._jacobians([ch[i] for i in idx] + [rj[i] for i in idx])
+            jds.append((js[:b, k] - js[b:, k]).unsqueeze(1))
+            mus.append(f[:b, k] - f[b:, k])
+        jd, mu = torch.cat(jds), torch.cat(mus)  # (N, 1, P), (N,)
+        grid = torch.logspace(cfg.grid_min, cfg.grid_max, cfg.grid_size).tolist()
+        nlls = []
+        for lam in grid:
+            self.la.prior_precision = lam
+            var = self.la.functional_variance(jd)[:, 0, 0].clamp_min(0)
+            nlls.append(float(-torch.log(probit_preference(mu, var).prob.clamp_min(1e-12)).mean()))
+        best = min(range(len(grid)), key=nlls.__getitem__)
+        self.la.prior_precision = grid[best]
+        self.tuning = {"method": "grid", "grid": grid, "val_nll": nlls, "best": grid[best]}
+
+    # ---- persistence -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the posterior to ``<model dir>/posterior/`` (laplace-torch state + config)."""
+        out = model_dir(path) / POSTERIOR_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        state = self.la.state_dict()
+        state["likelihood"] = str(getattr(state["likelihood"], "value", state["likelihood"]))
+        torch.save(state, out / "laplace.pt")
+        cfg = {k: getattr(v, "value", v) for k, v in asdict(self.cfg).items()}
+        meta = {
+            "config": cfg,
+            "params": self.param_names,
+            "n_params": self.n_params,
+            "prior_precision": self.prior_precision,
+            "tuning": self.tuning,
+        }
+        (out / "posterior.json").write_text(json.dumps(meta, indent=2))
+        return out
+
+
+def fit_laplace(
+    rm: RewardModel,
+    pairs: list[PreferencePair],
+    cfg: LaplaceConfig | None = None,
+    validation: list[PreferencePair] | None = None,
+) -> Posterior:
+    """Fit a Laplace posterior over ``rm``'s LoRA weights on ``pairs`` and tune its prior.
+
+    ``rm`` must hold trainable LoRA weights (a freshly trained model, or
+    ``RewardModel.load(dir, adapter=True)``); ``validation`` pairs are needed for the grid.
+    """
+    cfg = cfg or LaplaceConfig()
+    if cfg.prior_method == PriorMethod.GRID and not validation:
+        raise ValueError("prior_method=grid needs validation pairs")
+    post = Posterior(rm, cfg)
+    t0 = time.perf_counter()
+    post.la.fit(_PairLoader(rm, pairs, cfg.batch_size), progress_bar=cfg.progress)
+    fit_s = time.perf_counter() - t0
+    if cfg.prior_method == PriorMethod.MARGLIK:
+        post.tune_marglik()
+    else:
+        post.tune_grid(validation or [])
+    post.tuning.update(fit_seconds=fit_s, tune_seconds=time.perf_counter() - t0 - fit_s, n_pairs=len(pairs))
+    lam = post.prior_precision
+    log.info(
+        "Laplace %s/%s over %d params fitted on %d pairs in %.1fs; prior precision %s",
+        cfg.hessian.value,
+        cfg.subset.value,
+        post.n_params,
+        len(pairs),
+        fit_s,
+        f"{lam[0]:.3g}" if len(lam) == 1 else f"{min(lam):.3g}…{max(lam):.3g}",
+    )
+    return post
+
+
+def load_posterior(path: str | Path, rm: RewardModel | None = None) -> Posterior | None:
+    """The posterior saved beside a model, or ``None`` when the model has none.
+
+    ``rm`` defaults to ``RewardModel.load(path, adapter=True)``.
+    """
+    folder = model_dir(path) / POSTERIOR_DIR
+    if not (folder / "laplace.pt").exists():
+        return None
+    meta = json.loads((folder / "posterior.json").read_text())
+    cfg = LaplaceConfig(**{**meta["config"], "progress": False})
+    rm = rm or RewardModel.load(model_dir(path), adapter=True)
+    post = Posterior(rm, cfg)
+    if post.param_names != meta["params"]:
+        raise ValueError(f"{folder}: the model's parameters do not match the saved posterior")
+    state = torch.load(folder / "laplace.pt", map_location=rm.device, weights_only=True)
+    post.la.load_state_dict(state)
+    post.tuning = meta.get("tuning", {})
+    if not math.isclose(float((post.la.mean - _vector(post)).abs().max()), 0.0, abs_tol=1e-4):
+        log.warning("%s: the model's weights differ from the posterior mean (retrained?)", folder)
+    return post
+
+
+def _vector(post: Posterior) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in post.la.params])
