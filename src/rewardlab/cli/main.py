@@ -22,7 +22,7 @@ COMMANDS = ["train", "evaluate", "score", "demo", "feedback", "bayes"]
 
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging")) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", force=True)
 
 
 for _name in COMMANDS:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 class TrainConfig:
     """Optimisation, batching, checkpointing and logging for Bradley-Terry training."""
 
-    epochs: int = field(default=3, metadata={"help": "passes over the training pairs"})
+    epochs: int = field(default=2, metadata={"help": "passes over the training pairs"})
     lr: float = field(default=5e-4, metadata={"help": "peak learning rate (AdamW)"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     warmup_ratio: float = field(default=0.05, metadata={"help": "linear warm-up share of all steps"})
