@@ -137,3 +137,13 @@ def test_cls_only_top_layer_matches_hf_forward(tiny_bert, lora_r):
         if p.requires_grad:
             assert torch.allclose(p.grad, g_full[n], atol=1e-5), n
     assert not supports_cls_top(_rm(tiny_bert, train_layers=2))
+
+
+def test_fast_inference_scores_match_the_hf_forward(tiny_bert):
+    rm = _rm(tiny_bert, train_layers=2)  # any BERT classifier, whatever trains
+    prompts, responses = _texts()
+    seqs = rm.encode(prompts, responses)
+    fast = rm.score_encoded(seqs, max_batch=3, side="left")
+    rm.fast_inference = False
+    slow = rm.score_encoded(seqs, max_batch=3)
+    assert torch.allclose(fast, slow, atol=TOL)

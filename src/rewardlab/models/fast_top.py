@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from rewardlab.models.backbone import find_layers
 
 
-def supports_cls_top(rm) -> bool:
-    """True for BERT-family classifiers (pooled [CLS], absolute positions) whose last layer alone trains."""
+def supports_cls_top(rm, training: bool = True) -> bool:
+    """True for BERT-family classifiers (pooled [CLS], absolute positions); for training also
+    require that the last layer alone trains (everything below it comes from the trunk cache)."""
     hf = rm.hf_model
     base = getattr(hf, hf.base_model_prefix, None)
     return (
@@ -24,8 +25,32 @@ def supports_cls_top(rm) -> bool:
         and getattr(hf.config, "position_embedding_type", "absolute") == "absolute"
         and getattr(base, "pooler", None) is not None
         and hasattr(hf, "classifier")
-        and rm.trunk_split == hf.config.num_hidden_layers - 1
+        and hf.config.num_hidden_layers >= 2
+        and (not training or rm.trunk_split == hf.config.num_hidden_layers - 1)
     )
+
+
+def below_top(rm, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Hidden states entering the last layer, (N, T, H), for a right-padded batch: the HF forward
+    runs up to there and is stopped (the last layer and head are computed by :func:`cls_top_rewards`)."""
+    layers = find_layers(rm.hf_model)
+    captured: list[torch.Tensor] = []
+
+    class _Stop(Exception):
+        pass
+
+    def hook(_m, _inp, out):
+        captured.append(out[0] if isinstance(out, tuple) else out)
+        raise _Stop
+
+    handle = layers[len(layers) - 2].register_forward_hook(hook)
+    try:
+        rm(**batch)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    return captured[0]
 
 
 def cls_top_rewards(rm, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

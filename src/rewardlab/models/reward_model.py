@@ -72,6 +72,7 @@ class RewardModel(nn.Module):
         self.cfg = cfg
         self.base_path = base_path
         self.encoder = PairEncoder(tokenizer, cfg.max_length, cfg.chat_template)
+        self.fast_inference = True  # [CLS]-only last layer when scoring BERT-family models
 
     @classmethod
     def build(cls, cfg: ModelConfig) -> RewardModel:
@@ -155,10 +156,21 @@ class RewardModel(nn.Module):
             longest = len(seqs[order[i]]["input_ids"])
             n = max(1, min(max_batch, batch_tokens // max(longest, 1)))
             idx = order[i : i + n]
-            out[idx] = self(**self.collate([seqs[j] for j in idx], side)).float().cpu()
+            batch = self.collate([seqs[j] for j in idx], side)
+            out[idx] = self._infer(batch).float().cpu()
             i += n
         self.model.train(was)
         return out
+
+    def _infer(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Rewards (N, K) for one batch; BERT-family models skip the non-[CLS] work of the last
+        layer (exact, see :mod:`rewardlab.models.fast_top`)."""
+        from rewardlab.models.fast_top import below_top, cls_top_rewards, supports_cls_top
+
+        if self.fast_inference and supports_cls_top(self, training=False):
+            batch = right_align(batch)
+            return cls_top_rewards(self, below_top(self, batch), batch["attention_mask"])
+        return self(**batch)
 
     def score(
         self, prompts: list[Prompt], responses: list[str], critiques: list[str | None] | None = None, **kw
