@@ -87,7 +87,7 @@ def test_demo_contract_small(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     m = json.loads((out / "metrics.json").read_text())
-    assert set(m["sets"]) == {"hh-test", "llmbar", "hhh"} and "seconds" in m
+    assert set(m["sets"]) == {"hh-test", "llmbar", "hhh"} and "seconds" in m and m["peak_memory_mb"] > 0
     for v in m["sets"].values():
         assert {"n", "accuracy", "ece", "longer_accuracy", "shorter_accuracy"} <= set(v)
     assert (out / "model" / "rewardlab.json").exists()

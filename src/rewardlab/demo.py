@@ -4,6 +4,8 @@ beside the length heuristics, and write ``OUT/model`` and ``OUT/metrics.json``."
 from __future__ import annotations
 
 import json
+import resource
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,5 +52,7 @@ def run_demo(demo: DemoConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, o
         "history": result.history,
     }
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    metrics["peak_memory_mb"] = round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

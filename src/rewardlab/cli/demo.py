@@ -28,4 +28,7 @@ def demo_cmd(
     m = run_demo(demo, model_cfg, train_cfg, out)
     cols = ["n", "accuracy", "longer_accuracy", "shorter_accuracy", "ece"]
     console.print(results_table("rewardlab demo (accuracy %, ties wrong)", m["sets"], cols))
-    console.print(f"model: {out / 'model'}   metrics: {out / 'metrics.json'}   total {m['seconds']:.0f}s")
+    console.print(
+        f"model: {out / 'model'}   metrics: {out / 'metrics.json'}   total {m['seconds']:.0f}s, "
+        f"peak memory {m['peak_memory_mb']:.0f} MB"
+    )
