@@ -8,6 +8,7 @@ Degraded-critic modes (a registry) produce deliberately worse critiques to measu
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -142,19 +143,7 @@ def critique_pairs(
                 "degrade": cfg.degrade,
                 "source_index": sources[i],
             }
-            rows.append(
-                PreferencePair(
-                    pair.prompt,
-                    pair.chosen,
-                    pair.rejected,
-                    pair.margin,
-                    pair.subset,
-                    pair.source,
-                    dict(pair.labels),
-                    crit,
-                    meta,
-                ).to_dict()
-            )
+            rows.append(dataclasses.replace(pair, critiques=crit, metadata=meta).to_dict())
         return rows
 
     key = lambda item: item_key(item[0], item[1].prompt, item[1].chosen, item[1].rejected)  # noqa: E731

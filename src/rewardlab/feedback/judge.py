@@ -13,6 +13,7 @@ which cancels a constant preference for a position. ``judge_pairs`` stores
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,19 +202,7 @@ def judge_pairs(
                 },
             }
             meta["judge_by"] = f"{backend.name}:{backend.model}"
-            rows.append(
-                PreferencePair(
-                    pair.prompt,
-                    pair.chosen,
-                    pair.rejected,
-                    pair.margin,
-                    pair.subset,
-                    pair.source,
-                    labels,
-                    dict(pair.critiques),
-                    meta,
-                ).to_dict()
-            )
+            rows.append(dataclasses.replace(pair, labels=labels, metadata=meta).to_dict())
         return rows
 
     key = lambda item: item_key(item[0], item[1].prompt, item[1].chosen, item[1].rejected)  # noqa: E731
