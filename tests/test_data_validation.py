@@ -118,3 +118,72 @@ def test_cli_bad_input_is_one_clean_line(tmp_path):
     assert res.exit_code == 2
     assert "Traceback" not in res.output
     assert f"{path}:1: field 'chosen': is empty" in res.output.replace("\n", "")
+
+
+# --- issue 7 item 6: conversational rows and extra fields are never silently changed ----------------
+
+USER = {"role": "user", "content": "hi"}
+
+
+def _conv(chosen_reply: str = "hello") -> list[dict]:
+    return [USER, {"role": "assistant", "content": chosen_reply}]
+
+
+STRICT_CASES = [
+    (
+        "implicit prompt, string rejected",
+        {"chosen": _conv(), "rejected": "go away now"},
+        "rejected",
+        "chat messages",
+    ),
+    (
+        "implicit prompt, rejected prompt differs",
+        {"chosen": _conv(), "rejected": [{"role": "user", "content": "bye"}, _conv("no")[1]]},
+        "rejected",
+        "differs",
+    ),
+    (
+        "implicit prompt, last message not the assistant's",
+        {
+            "chosen": [USER, {"role": "user", "content": "?"}],
+            "rejected": [USER, {"role": "user", "content": "!"}],
+        },
+        "chosen[-1].role",
+        "assistant",
+    ),
+    (
+        "chosen messages without assistant turn",
+        {"prompt": "p", "chosen": [USER], "rejected": "b"},
+        "chosen",
+        "assistant",
+    ),
+    ("metadata not an object", {**GOOD, "metadata": "x"}, "metadata", "object"),
+    (
+        "unknown critique key",
+        {**GOOD, "critiques": {"chosen": "ok", "winner": "x"}},
+        "critiques.winner",
+        "unknown",
+    ),
+    ("extra key clashes with metadata", {**GOOD, "id": 1, "metadata": {"id": 2}}, "id", "metadata"),
+]
+
+
+@pytest.mark.parametrize("name,row,field,words", STRICT_CASES, ids=[c[0] for c in STRICT_CASES])
+def test_no_silent_guess_or_drop(tmp_path, name, row, field, words):
+    path = _jsonl(tmp_path, [json.dumps(GOOD), json.dumps(row)])
+    with pytest.raises(DataError) as e:
+        load_pairs(path)
+    assert f"{path}:2: field {field!r}" in str(e.value) and words in str(e.value)
+
+
+def test_unknown_keys_are_kept_verbatim_in_metadata(tmp_path):
+    row = {**GOOD, "id": "rb-17", "chosen_model": "gpt-4", "metadata": {"note": 1}}
+    pair = load_pairs(_jsonl(tmp_path, [json.dumps(row)]))[0]
+    assert pair.metadata == {"note": 1, "id": "rb-17", "chosen_model": "gpt-4"}
+    assert (pair.chosen, pair.rejected) == ("a", "b")
+
+
+def test_implicit_prompt_conversation_keeps_full_responses(tmp_path):
+    row = {"chosen": _conv("hello there"), "rejected": _conv("go away now")}
+    pair = load_pairs(_jsonl(tmp_path, [json.dumps(row)]))[0]
+    assert pair.prompt == [USER] and (pair.chosen, pair.rejected) == ("hello there", "go away now")

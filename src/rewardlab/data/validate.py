@@ -12,12 +12,12 @@ ROLES = {"system", "user", "assistant", "tool"}
 
 
 def _text(value: Any, where: str, name: str, *, allow_empty: bool = False) -> str:
-    """A response given as text or as chat messages (the assistant's content is the response)."""
+    """A response given as text or as chat messages (the assistant turns' content is the response)."""
     if isinstance(value, list):
         msgs = _messages(value, where, name)
+        if msgs and not any(m["role"] == "assistant" for m in msgs):
+            raise DataError(where, name, "the chat messages hold no assistant turn (the response)")
         value = "\n".join(m["content"] for m in msgs if m["role"] == "assistant")
-        if not value and msgs:
-            value = msgs[-1]["content"]
     if not isinstance(value, str):
         raise DataError(where, name, f"expected text, got {type(value).__name__}")
     if not allow_empty and not value.strip():
@@ -55,27 +55,99 @@ def _number(value: Any, where: str, name: str) -> float:
     return float(value)
 
 
+KNOWN_KEYS = ("prompt", "chosen", "rejected", "margin", "subset", "source", "labels", "critiques", "metadata")
+CRITIQUE_KEYS = ("chosen", "rejected")
+
+
+def _implicit_prompt(row: dict, where: str) -> tuple[Prompt, Any, Any]:
+    """TRL's implicit-prompt conversational rows: ``chosen`` and ``rejected`` are whole conversations
+    sharing every message but the last, which is each side's assistant response."""
+    chosen, rejected = row["chosen"], row["rejected"]
+    if not isinstance(rejected, list):
+        raise DataError(
+            where,
+            "rejected",
+            "must be chat messages too when 'chosen' is a conversation and 'prompt' is absent",
+        )
+    prompt = _messages(chosen[:-1], where, "chosen")
+    if _messages(rejected[:-1], where, "rejected") != prompt:
+        raise DataError(
+            where, "rejected", "its conversation before the last message differs from 'chosen''s (the prompt)"
+        )
+    for name, conv in (("chosen", chosen), ("rejected", rejected)):
+        last = _messages(conv[-1:], where, name)
+        if not last or last[0]["role"] != "assistant":
+            got = last[0]["role"] if last else "nothing"
+            raise DataError(
+                where, f"{name}[-1].role", f"the last message must be the assistant's, got {got!r}"
+            )
+    return prompt, chosen[-1:], rejected[-1:]
+
+
+def _labels(row: dict, where: str) -> dict[str, float]:
+    labels = row.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise DataError(where, "labels", "must be an object {principle: probability}")
+    out = {}
+    for k, v in labels.items():
+        p = _number(v, where, f"labels.{k}")
+        if not 0.0 <= p <= 1.0:
+            raise DataError(where, f"labels.{k}", f"must lie in [0, 1], got {p}")
+        out[k] = p
+    return out
+
+
+def _critiques(row: dict, where: str) -> dict[str, str]:
+    critiques = row.get("critiques") or {}
+    if not isinstance(critiques, dict):
+        raise DataError(where, "critiques", "must be an object {'chosen': text, 'rejected': text}")
+    for k in critiques:
+        if k not in CRITIQUE_KEYS:
+            raise DataError(where, f"critiques.{k}", "unknown key; only 'chosen' and 'rejected' are allowed")
+    return {k: _text(v, where, f"critiques.{k}", allow_empty=True) for k, v in critiques.items()}
+
+
+def _metadata(row: dict, where: str) -> dict[str, Any]:
+    """``metadata`` plus every unknown top-level key, kept verbatim (never silently dropped)."""
+    meta = row.get("metadata")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise DataError(where, "metadata", f"must be an object, got {type(meta).__name__}")
+    meta = dict(meta)
+    for k, v in row.items():
+        if k in KNOWN_KEYS:
+            continue
+        if k in meta:
+            raise DataError(
+                where, k, "is an unknown key that would be kept in metadata, which already has it"
+            )
+        meta[k] = v
+    return meta
+
+
 def pair_from_row(row: Any, where: str) -> PreferencePair:
     """Validate one TRL-style row (standard or conversational) into a :class:`PreferencePair`.
 
-    Required: ``chosen``, ``rejected``; ``prompt`` may be absent only for conversational rows whose
-    messages carry it. Optional: ``margin``, ``subset``, ``source``, ``labels``, ``critiques``.
+    Required: ``chosen``, ``rejected``; ``prompt`` may be absent only for conversational rows
+    whose two conversations share the prompt (all messages but the last). Optional: ``margin``,
+    ``subset``, ``source``, ``labels``, ``critiques`` (keys ``chosen``/``rejected``),
+    ``metadata`` (an object). Any other top-level key is kept verbatim in ``metadata``.
     """
     if not isinstance(row, dict):
         raise DataError(where, None, f"expected a JSON object, got {type(row).__name__}")
     for key in ("chosen", "rejected"):
         if key not in row:
             raise DataError(where, key, "is missing")
-    prompt: Prompt = ""
+    chosen_raw, rejected_raw = row["chosen"], row["rejected"]
     if "prompt" in row:
         prompt = _prompt(row["prompt"], where)
-    elif isinstance(row["chosen"], list) and len(row["chosen"]) > 1:
-        prompt = _messages(row["chosen"][:-1], where, "chosen")
-        row = {**row, "chosen": row["chosen"][-1:], "rejected": row["rejected"][-1:]}
+    elif isinstance(chosen_raw, list) and len(chosen_raw) > 1:
+        prompt, chosen_raw, rejected_raw = _implicit_prompt(row, where)
     else:
         raise DataError(where, "prompt", "is missing")
-    chosen = _text(row["chosen"], where, "chosen")
-    rejected = _text(row["rejected"], where, "rejected")
+    chosen = _text(chosen_raw, where, "chosen")
+    rejected = _text(rejected_raw, where, "rejected")
     if chosen.strip() == rejected.strip():
         raise DataError(where, "rejected", "is identical to 'chosen' (the pair carries no preference)")
     pair = PreferencePair(prompt=prompt, chosen=chosen, rejected=rejected)
@@ -86,21 +158,9 @@ def pair_from_row(row: Any, where: str) -> PreferencePair:
             if not isinstance(row[key], str):
                 raise DataError(where, key, f"must be text, got {type(row[key]).__name__}")
             setattr(pair, key, row[key])
-    labels = row.get("labels") or {}
-    if not isinstance(labels, dict):
-        raise DataError(where, "labels", "must be an object {principle: probability}")
-    for k, v in labels.items():
-        p = _number(v, where, f"labels.{k}")
-        if not 0.0 <= p <= 1.0:
-            raise DataError(where, f"labels.{k}", f"must lie in [0, 1], got {p}")
-        pair.labels[k] = p
-    critiques = row.get("critiques") or {}
-    if not isinstance(critiques, dict):
-        raise DataError(where, "critiques", "must be an object {'chosen': text, 'rejected': text}")
-    for k, v in critiques.items():
-        pair.critiques[k] = _text(v, where, f"critiques.{k}", allow_empty=True)
-    if isinstance(row.get("metadata"), dict):
-        pair.metadata = dict(row["metadata"])
+    pair.labels = _labels(row, where)
+    pair.critiques = _critiques(row, where)
+    pair.metadata = _metadata(row, where)
     return pair
 
 
