@@ -28,8 +28,8 @@ def test_bradley_terry_matches_formula():
     )
     # soft target ½ is symmetric in Δ
     t = torch.full((2, 1), 0.5)
-    a = bradley_terry_loss(rc[:, None], rr[:, None], target=t)
-    b = bradley_terry_loss(rr[:, None], rc[:, None], target=t)
+    a = bradley_terry_loss(rc[:, None], rr[:, None], targets=t)
+    b = bradley_terry_loss(rr[:, None], rc[:, None], targets=t)
     assert a.item() == pytest.approx(b.item())
 
 

@@ -151,7 +151,7 @@ def _train_member(
             else:
                 r = rm(**inputs)
             rc, rr = r.chunk(2)  # (B, K) each
-            loss = bradley_terry_loss(rc, rr, target=b["targets"].to(r.device))
+            loss = bradley_terry_loss(rc, rr, targets=b["targets"].to(r.device), mask=b["mask"].to(r.device))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import inspect
+import json
 import types
 import typing
 from collections.abc import Callable
@@ -50,9 +51,19 @@ def _parse(value: Any, tp: Any) -> Any:
         return items if origin is list else tuple(items)
     if isinstance(tp, type) and issubclass(tp, enum.Enum) and isinstance(value, str):
         return tp(value)
+    if (tp is dict or origin is dict) and isinstance(value, str):
+        try:
+            return json.loads(value)  # a mapping flag takes JSON
+        except json.JSONDecodeError as e:
+            raise ValueError(f"expected a JSON object, got {value!r} ({e})") from None
     if tp is Path and isinstance(value, str):
         return Path(value)
     return value
+
+
+def _is_option(f: dataclasses.Field) -> bool:
+    """Fields become options unless ``init=False`` or ``metadata={"cli": False}`` (set by the library)."""
+    return f.init and f.metadata.get("cli", True)
 
 
 def build_config(cls: type, file_values: dict[str, Any], flags: dict[str, Any]) -> Any:
@@ -60,7 +71,7 @@ def build_config(cls: type, file_values: dict[str, Any], flags: dict[str, Any]) 
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        if not f.init:
+        if not _is_option(f):
             continue
         if flags.get(f.name) is not None:
             kwargs[f.name] = _parse(flags[f.name], hints[f.name])
@@ -105,7 +116,7 @@ def config_command(app: typer.Typer, name: str, *configs: type, **typer_kwargs: 
         for cls in configs:
             hints = typing.get_type_hints(cls)
             for f in dataclasses.fields(cls):
-                if not f.init:
+                if not _is_option(f):
                     continue
                 if f.name in owners or f.name in sig.parameters:
                     raise ValueError(f"option {f.name!r} is defined twice for command {name!r}")

@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
+
+
+class RMKind(str, Enum):
+    """What kind of reward model: one neural head, K neural heads (``multi``), or the knowledge /
+    fused models (not implemented yet)."""
+
+    NEURAL = "neural"
+    KNOWLEDGE = "knowledge"
+    FUSED = "fused"
+    MULTI = "multi"
 
 
 @dataclass
@@ -43,6 +54,39 @@ class ModelConfig:
         },
     )
     dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16 | float64"})
+    kind: RMKind = field(
+        default=RMKind.NEURAL,
+        metadata={"help": "neural | multi (K objectives, one head each; implied by 2+ --objectives)"},
+    )
+    label_key: str | None = field(
+        default=None,
+        metadata={
+            "help": "one-objective models: train toward labels[KEY] (e.g. a judge's principle); "
+            "default: the objective's own name, else labels['overall'], else 1 (plain preference)"
+        },
+    )
+    scalarizer: str = field(
+        default="weighted_sum",
+        metadata={
+            "help": "multi-objective models: how K rewards become one (weighted_sum, worst_case, "
+            "soft_min, uncertainty, nash, lower_quantile); a request may name another"
+        },
+    )
+    scalarizer_params: dict[str, dict] = field(
+        default_factory=dict,
+        metadata={
+            "help": 'parameters per scalarizer, JSON: {"weighted_sum": {"weights": [1, -0.5]}, '
+            '"soft_min": {"temperature": 0.5}}'
+        },
+    )
+    reward_scale: list[dict[str, float]] | None = field(
+        default=None,
+        metadata={
+            "cli": False,
+            "help": "per objective {mean, std} of its rewards over the training responses (set at "
+            "the end of multi-objective training); scalarizers normalise by it",
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.objectives or len(set(self.objectives)) != len(self.objectives):
@@ -55,6 +99,31 @@ class ModelConfig:
             raise ValueError("lora_r must be >= 0 (0 = full fine-tuning)")
         if self.dtype not in ("float32", "bfloat16", "float16", "float64"):
             raise ValueError(f"dtype: unknown {self.dtype!r}")
+        self._check_objectives()
+
+    def _check_objectives(self) -> None:
+        """Kind, label key, scalarizer and reward scale (see ``rewardlab.objectives``)."""
+        from rewardlab.objectives.scalarizers import check_scalarizer
+
+        try:
+            self.kind = RMKind(self.kind)
+        except ValueError:
+            raise ValueError(
+                f"kind: unknown {self.kind!r}; choose one of {[k.value for k in RMKind]}"
+            ) from None
+        if self.kind in (RMKind.KNOWLEDGE, RMKind.FUSED):
+            raise ValueError(f"kind {self.kind.value!r} is not implemented yet; use neural or multi")
+        if self.kind == RMKind.NEURAL and self.num_objectives > 1:
+            self.kind = RMKind.MULTI
+        if self.kind == RMKind.MULTI and self.num_objectives < 2:
+            raise ValueError("kind multi needs two or more --objectives")
+        if self.label_key is not None and self.num_objectives > 1:
+            raise ValueError("label_key is for one-objective models; K objectives read labels[name]")
+        check_scalarizer(self.scalarizer, self.scalarizer_params)
+        if self.reward_scale is not None and len(self.reward_scale) != self.num_objectives:
+            raise ValueError(
+                f"reward_scale: {len(self.reward_scale)} entries for {self.num_objectives} objectives"
+            )
 
     @property
     def num_objectives(self) -> int:

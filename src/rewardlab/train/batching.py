@@ -9,6 +9,7 @@ import torch
 
 from rewardlab.data.schema import PreferencePair
 from rewardlab.models.reward_model import RewardModel, pad_batch
+from rewardlab.objectives.labels import label_targets, log_label_use
 
 
 @dataclass
@@ -17,7 +18,8 @@ class EncodedPairs:
 
     seqs: list[dict[str, list[int]]]
     margins: torch.Tensor  # (P,) margin, 0 where absent
-    targets: torch.Tensor  # (P, K) soft labels P(chosen ≻ rejected) per objective, 1 where absent
+    targets: torch.Tensor  # (P, K) soft labels P(chosen ≻ rejected) per objective (label rule)
+    mask: torch.Tensor  # (P, K) bool: objective k trains on pair i (rewardlab.objectives.labels)
 
     def __len__(self) -> int:
         return len(self.seqs) // 2
@@ -27,15 +29,16 @@ class EncodedPairs:
 
 
 def encode_pairs(rm: RewardModel, pairs: list[PreferencePair]) -> EncodedPairs:
-    """Encode chosen and rejected of every pair; gather margins and per-objective targets."""
+    """Encode chosen and rejected of every pair; gather margins and per-objective targets and mask
+    by the shared label rule (:mod:`rewardlab.objectives.labels`), logging unused labels once."""
     prompts = [p.prompt for p in pairs for _ in (0, 1)]
     responses = [r for p in pairs for r in (p.chosen, p.rejected)]
     critiques = [p.critiques.get(k) for p in pairs for k in ("chosen", "rejected")]
     seqs = rm.encode(prompts, responses, critiques if rm.cfg.critiques else None)
     margins = torch.tensor([p.margin or 0.0 for p in pairs])
-    objs = rm.cfg.objectives
-    targets = torch.tensor([[p.labels.get(o, 1.0) for o in objs] for p in pairs])
-    return EncodedPairs(seqs, margins, targets)
+    lt = label_targets(pairs, rm.cfg.objectives, rm.cfg.label_key)
+    log_label_use(lt, rm.cfg.objectives, rm.cfg.label_key)
+    return EncodedPairs(seqs, margins, lt.targets, lt.mask)
 
 
 class LengthGroupedBatches(torch.utils.data.Sampler):
@@ -72,7 +75,8 @@ class LengthGroupedBatches(torch.utils.data.Sampler):
 
 
 class PairCollator:
-    """Pair indices → a batch: ``seq_ids`` (2B,), padded tensors (2B, T), margins (B,), targets (B, K)."""
+    """Pair indices → a batch: ``seq_ids`` (2B,), padded tensors (2B, T), margins (B,), targets (B, K),
+    mask (B, K) bool (False: that objective has no label for the pair; no loss)."""
 
     def __init__(self, data: EncodedPairs, pad_id: int) -> None:
         self.data, self.pad_id = data, pad_id
@@ -85,4 +89,5 @@ class PairCollator:
             "inputs": batch,
             "margins": self.data.margins[pair_ids],
             "targets": self.data.targets[pair_ids],
+            "mask": self.data.mask[pair_ids],
         }

@@ -10,17 +10,29 @@ def bradley_terry_loss(
     r_chosen: torch.Tensor,
     r_rejected: torch.Tensor,
     margin: torch.Tensor | None = None,
-    target: torch.Tensor | None = None,
+    targets: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Bradley-Terry negative log-likelihood, averaged over pairs and objectives.
+    """Bradley-Terry negative log-likelihood, averaged over the unmasked (pair, objective) entries.
 
-    With Δ = r_c − r_r − m (m the optional margin, shape (B,) or (B, K)) and soft target
-    p = P(chosen ≻ rejected) (default 1):  L = −[p·log σ(Δ) + (1 − p)·log σ(−Δ)].
-    Shapes: rewards (B,) or (B, K).
+    With Δ_bk = r_c,bk − r_r,bk − m_b (m the optional margin, shape (B,) or (B, K)) and soft target
+    p_bk = P(chosen ≻ rejected | objective k) (default 1):
+
+        ℓ_bk = −[p_bk·log σ(Δ_bk) + (1 − p_bk)·log σ(−Δ_bk)]
+        L    = Σ_bk M_bk·ℓ_bk / max(1, Σ_bk M_bk)
+
+    with M the optional boolean mask (shape of the rewards; default all ones). A masked entry
+    contributes neither loss nor gradient; a fully masked batch gives L = 0 with zero gradient.
+    Shapes: rewards (B,) or (B, K); ``targets`` and ``mask`` like the rewards.
     """
     delta = r_chosen - r_rejected
     if margin is not None:
         delta = delta - (margin if margin.dim() == delta.dim() else margin.unsqueeze(-1))
-    if target is None:
-        return -F.logsigmoid(delta).mean()
-    return -(target * F.logsigmoid(delta) + (1 - target) * F.logsigmoid(-delta)).mean()
+    if targets is None:
+        nll = -F.logsigmoid(delta)
+    else:
+        nll = -(targets * F.logsigmoid(delta) + (1 - targets) * F.logsigmoid(-delta))
+    if mask is None:
+        return nll.mean()
+    mask = mask.to(torch.bool).expand_as(nll)
+    return torch.where(mask, nll, torch.zeros_like(nll)).sum() / mask.sum().clamp_min(1)
