@@ -20,7 +20,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from rewardlab.bayes.config import EnsembleConfig
 from rewardlab.bayes.function import trunk_states
@@ -29,10 +28,12 @@ from rewardlab.bayes.uncertainty import PreferencePrediction
 from rewardlab.data.schema import PreferencePair, Prompt
 from rewardlab.models.backbone import head_names
 from rewardlab.models.config import ModelConfig
+from rewardlab.models.modes import eval_mode
 from rewardlab.models.reward_model import RewardModel
 from rewardlab.models.trunk_cache import TrunkCache
-from rewardlab.train.batching import LengthGroupedBatches, PairCollator, encode_pairs
-from rewardlab.train.losses import bradley_terry_loss
+from rewardlab.train.config import TrainConfig
+from rewardlab.train.forward import TrainForward
+from rewardlab.train.trainer import train
 
 log = logging.getLogger(__name__)
 ENSEMBLE_DIR = "ensemble"
@@ -76,21 +77,15 @@ class Ensemble:
     def member_rewards(self, seqs: list[dict[str, list[int]]], batch_tokens: int = 8192) -> torch.Tensor:
         """Rewards of every member, (M, N, K): the trunk runs once per batch, the top per member."""
         rm = self.rm
-        was = rm.training
-        rm.eval()
         out = torch.empty(len(self.members), len(seqs), rm.cfg.num_objectives)
-        trunk = TrunkCache(rm, rm.trunk_split)
-        for idx in token_batches([len(s["input_ids"]) for s in seqs], batch_tokens):
-            batch = rm.collate([seqs[i] for i in idx])
-            states = trunk_states(rm, batch)  # (n, T, H) or None
-            for m in range(len(self.members)):
-                self._use(m)
-                if states is None:
-                    out[m, idx] = rm(**batch).float().cpu()
-                else:
-                    with trunk.injected(states):
-                        out[m, idx] = rm(**batch).float().cpu()
-        rm.train(was)
+        fwd = TrainForward(rm)  # same top-only forward as training (trunk injection or [CLS]-only)
+        with eval_mode(rm):
+            for idx in token_batches([len(s["input_ids"]) for s in seqs], batch_tokens):
+                batch = rm.collate([seqs[i] for i in idx])
+                states = trunk_states(rm, batch)  # (n, T, H) or None
+                for m in range(len(self.members)):
+                    self._use(m)
+                    out[m, idx] = fwd(**batch, states=states).float().cpu()
         return out
 
     def predict(self, prompts: list[Prompt], responses: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,43 +118,21 @@ class Ensemble:
 
 
 def _train_member(
-    rm: RewardModel, data, trunk: TrunkCache, cfg: EnsembleConfig, seed: int
+    rm: RewardModel, pairs: list[PreferencePair], store: dict, cfg: EnsembleConfig, seed: int
 ) -> dict[str, torch.Tensor]:
-    """One member: fresh init, AdamW with linear warm-up/decay, BT loss on the cached trunk."""
+    """One member: fresh init (:func:`reinit_member`), then the one trainer (:func:`train`: margins,
+    accelerate, trunk cache and fast top) in memory, with this member's seed for the data order."""
     reinit_member(rm, seed)
-    params = list(_trainable(rm).values())
-    opt = torch.optim.AdamW(params, lr=cfg.lr)
-    sampler = LengthGroupedBatches(data, cfg.batch_size, seed)
-    collate = PairCollator(data, rm.tokenizer.pad_token_id)
-    total = len(sampler) * cfg.epochs
-    warm = max(1, total // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / total)
+    tcfg = TrainConfig(
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        seed=seed,
+        save_steps=0,
+        select_best=False,
+        progress=cfg.progress,
     )
-    rm.train()
-    bar = tqdm(total=total, desc=f"member {seed - cfg.seed}", unit="batch", disable=not cfg.progress)
-    for epoch in range(cfg.epochs):
-        sampler.set_epoch(epoch)
-        for pair_ids in sampler:
-            b = collate(pair_ids)
-            inputs = {k: v.to(rm.device) for k, v in b["inputs"].items()}
-            ids = [int(i) for i in b["seq_ids"]]
-            if trunk.active:
-                trunk.fill(ids, inputs)
-                with trunk.injected(trunk.padded(ids, inputs["input_ids"].shape[1]).to(rm.device)):
-                    r = rm(**inputs)  # (2B, K)
-            else:
-                r = rm(**inputs)
-            rc, rr = r.chunk(2)  # (B, K) each
-            loss = bradley_terry_loss(rc, rr, targets=b["targets"].to(r.device), mask=b["mask"].to(r.device))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-    bar.close()
+    train(pairs, rm.cfg, tcfg, out=None, rm=rm, trunk_store=store)
     rm.eval()
     return {n: p.detach().clone() for n, p in _trainable(rm).items()}
 
@@ -176,10 +149,9 @@ def train_ensemble(
     rm = rm or RewardModel.build(model_cfg or ModelConfig())
     if not _trainable(rm):
         raise ValueError("the reward model has no trainable weights (load it with adapter=True)")
-    data = encode_pairs(rm, pairs)
-    trunk = TrunkCache(rm, rm.trunk_split)
+    trunk = TrunkCache(rm, rm.trunk_split)  # its store is shared by every member's training run
     t0 = time.perf_counter()
-    members = [_train_member(rm, data, trunk, cfg, cfg.seed + m) for m in range(cfg.members)]
+    members = [_train_member(rm, pairs, trunk.store, cfg, cfg.seed + m) for m in range(cfg.members)]
     log.info(
         "ensemble of %d members trained on %d pairs in %.0fs (trunk cache %.0f MB)",
         cfg.members,

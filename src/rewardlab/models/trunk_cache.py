@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from rewardlab.models.backbone import find_layers
+from rewardlab.models.modes import eval_mode
 
 
 class _Stop(Exception):
@@ -66,15 +67,13 @@ class TrunkCache:
 
         sub = {k: v[todo] for k, v in batch.items()}
         handle = layers[self.split - 1].register_forward_hook(hook)
-        was_training = self.model.training
-        self.model.eval()
         try:
-            self.model(**sub)
+            with eval_mode(self.model):
+                self.model(**sub)
         except _Stop:
             pass
         finally:
             handle.remove()
-            self.model.train(was_training)
         lengths = sub["attention_mask"].sum(-1).tolist()
         for j, n, h in zip(todo, lengths, captured[0], strict=True):
             self.store[ids[j]] = h[: int(n)].detach().to("cpu", copy=True)
