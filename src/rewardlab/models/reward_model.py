@@ -18,6 +18,7 @@ from torch import nn
 from rewardlab.data.schema import Prompt
 from rewardlab.models.backbone import build_backbone, load_tokenizer, trained_layer_ids
 from rewardlab.models.config import ModelConfig
+from rewardlab.models.modes import eval_mode, frozen_trunk
 from rewardlab.models.tokenize import PairEncoder
 
 META = "rewardlab.json"
@@ -96,20 +97,12 @@ class RewardModel(nn.Module):
         return m.get_base_model() if hasattr(m, "get_base_model") else m
 
     def train(self, mode: bool = True) -> RewardModel:
-        """Train mode for the trained part only: the frozen embeddings and lower layers stay in
-        eval mode (no dropout), so cached and recomputed trunk outputs are identical."""
+        """Train mode for the trained part only (trained layers with their LoRA dropout, head); the
+        frozen trunk stays in eval mode, see :mod:`rewardlab.models.modes`."""
         super().train(mode)
-        if mode and self.trunk_split > 0:
-            from rewardlab.models.backbone import find_layers
-
-            hf = self.hf_model
-            layers = find_layers(hf)
-            for i in range(self.trunk_split):
-                layers[i].eval()
-            emb = hf.get_input_embeddings()
-            for module in hf.modules():
-                if any(child is emb for child in module.children()):
-                    module.eval()
+        if mode:
+            for module in frozen_trunk(self.hf_model, self.trunk_split):
+                module.eval()
         return self
 
     def encode(
@@ -147,19 +140,17 @@ class RewardModel(nn.Module):
         side: str = "right",
     ) -> torch.Tensor:
         """Rewards (N, K) for encoded sequences: sorted by length, batched by a token budget."""
-        was = self.model.training
-        self.model.eval()
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]["input_ids"]), reverse=True)
         out = torch.empty(len(seqs), self.cfg.num_objectives)
         i = 0
-        while i < len(order):
-            longest = len(seqs[order[i]]["input_ids"])
-            n = max(1, min(max_batch, batch_tokens // max(longest, 1)))
-            idx = order[i : i + n]
-            batch = self.collate([seqs[j] for j in idx], side)
-            out[idx] = self._infer(batch).float().cpu()
-            i += n
-        self.model.train(was)
+        with eval_mode(self):  # afterwards every module is back in its own former mode
+            while i < len(order):
+                longest = len(seqs[order[i]]["input_ids"])
+                n = max(1, min(max_batch, batch_tokens // max(longest, 1)))
+                idx = order[i : i + n]
+                batch = self.collate([seqs[j] for j in idx], side)
+                out[idx] = self._infer(batch).float().cpu()
+                i += n
         return out
 
     def _infer(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
