@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from enum import Enum
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,41 @@ BUNDLED = ("hh-train", "hh-validation", "hh-test", "llmbar", "hhh")
 console = Console(stderr=True)
 
 
+class OnInvalid(str, Enum):
+    """What to do with a row that fails validation."""
+
+    RAISE = "raise"  # stop with a file:line:field error (exit code 2)
+    DROP = "drop"  # leave it out and log each dropped row with its error
+
+
+def _check_on_invalid(value: str) -> str:
+    try:
+        return OnInvalid(value).value
+    except ValueError:
+        raise typer.BadParameter(f"choose one of {[m.value for m in OnInvalid]}, got {value!r}") from None
+
+
+def on_invalid_option() -> Any:
+    """The ``--on-invalid raise|drop`` option shared by every command that reads pairs (a ``str``
+    parameter checked against :class:`OnInvalid`)."""
+    return typer.Option(
+        OnInvalid.RAISE.value,
+        "--on-invalid",
+        callback=_check_on_invalid,
+        help="raise | drop (drop logs every bad row with file:line:field)",
+    )
+
+
 def read_pairs(spec: str | Path, fmt: str = "auto", on_invalid: str = "raise") -> list[PreferencePair]:
-    """Pairs from a file, or from a bundled set name (``hh-train``, ``hh-test``, ``llmbar``, ``hhh``)."""
+    """Pairs from a file, or from a bundled set name (``hh-train``, ``hh-test``, ``llmbar``, ``hhh``).
+
+    ``on_invalid`` (``raise`` | ``drop``) applies to files; bundled sets always drop-and-log."""
     from rewardlab.data.bundled import bundled_set
     from rewardlab.data.load import load_pairs
 
     if str(spec) in BUNDLED and not Path(spec).exists():
         return bundled_set(str(spec))
-    return load_pairs(spec, fmt, on_invalid)
+    return load_pairs(spec, fmt, OnInvalid(on_invalid).value)
 
 
 def clean_errors(fn: Callable) -> Callable:

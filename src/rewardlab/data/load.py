@@ -32,6 +32,14 @@ def detect_format(path: Path) -> str:
     return "trl"
 
 
+def report_dropped(path: str | Path, errors: list[DataError], kept: int) -> None:
+    """Log every dropped row (its file:line:field error) and a one-line total."""
+    for e in errors:
+        log.warning("dropped %s", e)
+    if errors:
+        log.warning("%s: dropped %d invalid row(s), kept %d", path, len(errors), kept)
+
+
 def load_pairs(
     path: str | Path, fmt: str = "auto", on_invalid: str = "raise", limit: int | None = None
 ) -> list[PreferencePair]:
@@ -51,12 +59,7 @@ def load_pairs(
         pairs.append(pair)
         if limit is not None and len(pairs) >= limit:
             break
-    for e in errors[:5]:
-        log.warning("dropped %s", e)
-    if len(errors) > 5:
-        log.warning("... and %d more dropped rows", len(errors) - 5)
-    if errors:
-        log.warning("%s: dropped %d invalid row(s), kept %d", path, len(errors), len(pairs))
+    report_dropped(path, errors, len(pairs))
     if not pairs:
         raise DataError(str(path), None, "no valid preference pairs")
     return pairs
