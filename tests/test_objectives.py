@@ -18,7 +18,7 @@ from rewardlab.objectives import (
     log_label_use,
     reward_scale,
     scalarize,
-    scalarize_var,
+    scalarize_std,
 )
 from rewardlab.train.losses import bradley_terry_loss
 
@@ -158,10 +158,12 @@ def test_fit_weights_recovers_signs():
     assert w == pytest.approx(true.tolist(), abs=0.15)  # sycophancy-like objective: negative weight
 
 
-def test_scalarize_var_delta_method():
+def test_scalarize_std_delta_method():
     cfg = ModelConfig(objectives=["a", "b"], scalarizer_params={"weighted_sum": {"weights": [2.0, -1.0]}})
-    mean, var = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.5, 4.0]])
-    m, v = scalarize_var(cfg, mean, var)
-    assert m.tolist() == [0.0] and v.tolist() == pytest.approx([4 * 0.5 + 4.0])
-    m, v = scalarize_var(cfg, mean, var, "worst_case")  # gradient flows to the worst objective only
-    assert m.tolist() == [1.0] and v.tolist() == pytest.approx([0.5])
+    mean, std = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.5, 2.0]])
+    m, s = scalarize_std(cfg, mean, std)
+    assert m.tolist() == [0.0] and s.tolist() == pytest.approx([math.sqrt(4 * 0.25 + 4.0)])
+    m, s = scalarize_std(cfg, mean, std, "worst_case")  # gradient flows to the worst objective only
+    assert m.tolist() == [1.0] and s.tolist() == pytest.approx([0.5])
+    m, s = scalarize_std(ModelConfig(), torch.tensor([[3.0]]), torch.tensor([[0.25]]))  # K = 1: unchanged
+    assert (m.tolist(), s.tolist()) == ([3.0], [0.25])

@@ -61,11 +61,16 @@ def best_of_n(
     candidates: list[list[str]],
     k: float = 1.0,
     penalty: Penalty | str = Penalty.STD,
+    scalarizer: str | None = None,
 ) -> list[dict]:
     """Per prompt, the candidate maximising μ − k·σ (or μ − k·σ²) with the scores behind it.
 
-    k = 0 uses the plain MAP model when there is no posterior or ensemble.
+    k = 0 uses the plain MAP model when there is no posterior or ensemble. A multi-objective model's
+    μ and σ are those of its scalarized reward (``scalarizer`` or its default; see
+    :func:`rewardlab.objectives.scalarize_std`).
     """
+    from rewardlab.objectives import scalarize, scalarize_std
+
     flat_p = [p for p, cs in zip(prompts, candidates, strict=True) for _ in cs]
     flat_r = [r for cs in candidates for r in cs]
     pred = load_predictive(path) if k else None
@@ -74,11 +79,15 @@ def best_of_n(
     if pred is None:
         from rewardlab.models.reward_model import RewardModel
 
-        mean = RewardModel.load(path).score(flat_p, flat_r)[:, 0]
+        rm = RewardModel.load(path)
+        mean = scalarize(rm, rm.score(flat_p, flat_r), scalarizer)
         var = torch.zeros_like(mean)
     else:
         m, v = pred.predict(flat_p, flat_r)
         mean, var = m[:, 0], v[:, 0]
+        if pred.rm.cfg.num_objectives > 1:
+            mean, std = scalarize_std(pred.rm, m, v.clamp_min(0).sqrt(), scalarizer)
+            var = std**2
     score = penalized_score(mean, var, k, penalty)
     out, start = [], 0
     for prompt, cs in zip(prompts, candidates, strict=True):

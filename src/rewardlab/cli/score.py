@@ -9,6 +9,7 @@ import typer
 
 from rewardlab.cli.common import clean_errors, console
 from rewardlab.cli.main import app
+from rewardlab.cli.scalarizer import scalarizer_option
 
 
 @app.command("score")
@@ -21,11 +22,13 @@ def score_cmd(
     uncertainty: bool = typer.Option(
         False, "--uncertainty", help="also write reward_std from the model's Laplace posterior (or ensemble)"
     ),
+    scalarizer: str | None = scalarizer_option(),
 ) -> None:
     """Score responses; pairs files give a row each for chosen and rejected.
 
     With --uncertainty, ``reward`` is the predictive mean and ``reward_std`` its standard deviation
-    (fit a posterior first with `rewardlab laplace`)."""
+    (fit a posterior first with `rewardlab laplace`). A multi-objective model writes the scalarized
+    ``reward`` (its default scalarizer, or --scalarizer) and the per-objective ``rewards``."""
     from rewardlab.data.responses import load_responses
     from rewardlab.models.reward_model import RewardModel
 
@@ -44,12 +47,15 @@ def score_cmd(
     except ValueError as e:
         console.print(f"[red]error:[/red] {data}: {e}", highlight=False)
         raise typer.Exit(2) from None
+    from rewardlab.objectives import scalarize_std
+
+    reward, reward_std = scalarize_std(rm, rewards, stds, scalarizer)  # (N,) each
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         for j, (item, r) in enumerate(zip(items, rewards.tolist(), strict=True)):
-            row = {"prompt": item.prompt, "response": item.response, "reward": r[0], **item.meta}
-            if stds is not None:
-                row["reward_std"] = float(stds[j, 0])
+            row = {"prompt": item.prompt, "response": item.response, "reward": float(reward[j]), **item.meta}
+            if reward_std is not None:
+                row["reward_std"] = float(reward_std[j])
             if len(r) > 1:
                 row["rewards"] = dict(zip(rm.cfg.objectives, r, strict=True))
             f.write(json.dumps(row, ensure_ascii=False) + "\n")

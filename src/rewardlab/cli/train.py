@@ -26,12 +26,19 @@ def train_cmd(
     fmt: str = typer.Option("auto", "--format", help="trl | hh | llmbar | hhh | auto"),
     on_invalid: str = typer.Option("raise", "--on-invalid", help="raise | drop (drop logs every bad row)"),
 ) -> None:
-    """Train a reward model on preference pairs and save it (HF format + LoRA adapter) to OUT."""
+    """Train a reward model on preference pairs and save it (HF format + LoRA adapter) to OUT.
+
+    Rows' ``labels`` train the objectives they name (two or more --objectives: a multi-objective
+    RM whose per-objective reward scale, and weights fitted on labels["overall"] if any, are saved
+    with it); see ARCHITECTURE.md "Labels"."""
+    from rewardlab.objectives import calibrate, save_config
     from rewardlab.train.trainer import train
 
     pairs = read_pairs(data, fmt, on_invalid)
     val = read_pairs(validation, fmt, on_invalid) if validation else None
     res = train(pairs, model_cfg, train_cfg, out, validation=val)
+    if res.model.cfg.num_objectives > 1:
+        save_config(calibrate(res.model, pairs), out)
     console.print(
         f"trained on {len(pairs)} pairs in {res.seconds:.0f}s "
         f"({res.pairs_per_second:.2f} pairs/s); model saved to {out}"

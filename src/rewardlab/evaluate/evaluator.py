@@ -9,6 +9,7 @@ import torch
 from rewardlab.data.schema import PreferencePair
 from rewardlab.evaluate.metrics import length_heuristics, pair_metrics, pairwise_accuracy
 from rewardlab.models.reward_model import RewardModel
+from rewardlab.objectives import label_targets, scalarize
 
 
 def score_pairs(rm: RewardModel, pairs: list[PreferencePair], **kw) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,7 +34,6 @@ def evaluate_rewards(
     pairs: list[PreferencePair],
     r_chosen: torch.Tensor,
     r_rejected: torch.Tensor,
-    objectives: list[str] | None = None,
 ) -> dict:
     """Metrics from precomputed rewards (N,) or (N, K); objective 0 is the headline reward."""
     rc = r_chosen if r_chosen.dim() == 1 else r_chosen[:, 0]
@@ -47,14 +47,35 @@ def evaluate_rewards(
                 name: {"n": len(idx), "accuracy": pairwise_accuracy(rc[idx], rr[idx])}
                 for name, idx in sorted(groups.items())
             }
-    if r_chosen.dim() == 2 and r_chosen.shape[1] > 1 and objectives:
-        result["by_objective"] = {
-            o: pairwise_accuracy(r_chosen[:, k], r_rejected[:, k]) for k, o in enumerate(objectives)
-        }
     return result
 
 
-def evaluate(rm: RewardModel, pairs: list[PreferencePair], **kw) -> dict:
-    """Score ``pairs`` with ``rm`` and return :func:`evaluate_rewards`' metrics."""
+def objective_accuracy(
+    pairs: list[PreferencePair], r_chosen: torch.Tensor, r_rejected: torch.Tensor, objectives: list[str]
+) -> dict[str, dict]:
+    """Per objective {n, accuracy} from rewards (N, K), by the label rule: objective k is judged on
+    the pairs whose ``labels`` name it and on every pair without labels; a label < ½ means the
+    rejected response is better on k (ties wrong either way)."""
+    lt = label_targets(pairs, objectives)
+    out = {}
+    for k, name in enumerate(objectives):
+        m = lt.mask[:, k]
+        flip = lt.targets[m, k] < 0.5
+        rc, rr = r_chosen[m, k], r_rejected[m, k]
+        correct = torch.where(flip, rr > rc, rc > rr)
+        out[name] = {"n": int(m.sum()), "accuracy": float(correct.float().mean()) if m.any() else None}
+    return out
+
+
+def evaluate(rm: RewardModel, pairs: list[PreferencePair], scalarizer: str | None = None, **kw) -> dict:
+    """Score ``pairs`` with ``rm`` and return :func:`evaluate_rewards`' metrics. A multi-objective
+    model's headline is its scalarized reward (``scalarizer`` or the model's default), with
+    per-objective accuracies under ``objectives``."""
     rc, rr = score_pairs(rm, pairs, **kw)
-    return evaluate_rewards(pairs, rc, rr, rm.cfg.objectives)
+    if rm.cfg.num_objectives == 1:
+        return evaluate_rewards(pairs, rc, rr)
+    name = scalarizer or rm.cfg.scalarizer
+    result = evaluate_rewards(pairs, scalarize(rm, rc, name), scalarize(rm, rr, name))
+    result["scalarizer"] = name
+    result["objectives"] = objective_accuracy(pairs, rc, rr, rm.cfg.objectives)
+    return result

@@ -3,7 +3,7 @@ reward scale and weight fitting. :func:`scalarize` is what every consumer applie
 
 from __future__ import annotations
 
-from rewardlab.objectives.combine import normalise, scalarize, scalarize_var
+from rewardlab.objectives.combine import normalise, scalarize, scalarize_std
 from rewardlab.objectives.fit import calibrate, fit_weights, reward_scale, save_config
 from rewardlab.objectives.labels import LabelTargets, label_targets, log_label_use
 from rewardlab.objectives.scalarizers import SCALARIZERS, check_scalarizer, get_scalarizer
@@ -21,5 +21,5 @@ __all__ = [
     "reward_scale",
     "save_config",
     "scalarize",
-    "scalarize_var",
+    "scalarize_std",
 ]

@@ -58,21 +58,24 @@ def scalarize(
     return fn(z, s, **{**cfg.scalarizer_params.get(name, {}), **params})
 
 
-def scalarize_var(
-    model: Any, mean: torch.Tensor, var: torch.Tensor, name: str | None = None, **params: Any
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and variance of the scalarized reward, each (N,), from per-objective predictive means
-    and variances (N, K), by the delta method with independent objectives:
-    Var s ≈ Σ_k (∂s/∂r_k)²·Var r_k. K = 1 returns column 0 of each unchanged.
+def scalarize_std(
+    model: Any, mean: torch.Tensor, std: torch.Tensor | None = None, name: str | None = None, **params: Any
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scalarized predictive mean and standard deviation, each (N,), from per-objective predictive
+    means and standard deviations (N, K), by the delta method with independent objectives:
+    Var s ≈ Σ_k (∂s/∂r_k)²·σ_k². Without ``std``: ``(scalarize(...), None)``. K = 1 returns
+    column 0 of each unchanged.
 
-    The scalarized mean is ``scalarize(model, mean, name, std=√var)`` (so ``uncertainty`` sees the
+    The scalarized mean is ``scalarize(model, mean, name, std=std)`` (so ``uncertainty`` sees the
     posterior spread); the gradient is taken through the same function.
     """
+    if std is None:
+        return scalarize(model, mean, name, **params), None
     if _cfg(model).num_objectives == 1:
-        return mean.reshape(len(mean), -1)[:, 0], var.reshape(len(var), -1)[:, 0]
+        return mean.reshape(len(mean), -1)[:, 0], std.reshape(len(std), -1)[:, 0]
     m = mean.detach().double().requires_grad_(True)
-    std = var.double().clamp_min(0).sqrt()
+    sd = std.double().clamp_min(0)
     with torch.enable_grad():
-        s = scalarize(model, m, name, std=std, **params)
+        s = scalarize(model, m, name, std=sd, **params)
         (g,) = torch.autograd.grad(s.sum(), m)
-    return s.detach().to(mean.dtype), (g**2 * var.double().clamp_min(0)).sum(-1).to(mean.dtype)
+    return s.detach().to(mean.dtype), (g**2 * sd**2).sum(-1).sqrt().to(mean.dtype)
