@@ -10,10 +10,31 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+@contextmanager
+def offline_hub() -> Iterator[None]:
+    """Hugging Face Hub offline mode inside the block only (the embedded models are local files).
+
+    Sets ``HF_HUB_OFFLINE=1`` (unless the caller set it) and huggingface_hub's cached flag, which
+    it reads once at import; both are restored on exit, so hub ids and ``push_to_hub`` keep
+    working in the rest of the process.
+    """
+    import huggingface_hub.constants as hub  # imported first: it reads the variable at import
+
+    had, flag = os.environ.get("HF_HUB_OFFLINE"), hub.HF_HUB_OFFLINE
+    if had is None:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        hub.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        if had is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        hub.HF_HUB_OFFLINE = flag
 
 
 def cache_dir() -> Path:
@@ -53,8 +74,9 @@ def smollm2_path() -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = smollm2_gguf()
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    with offline_hub():
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model.hf_quantizer = None  # a GGUF-loaded model refuses save_pretrained otherwise
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
@@ -66,6 +88,11 @@ def smollm2_path() -> Path:
 
 
 ALIASES = {"minilm": minilm_path, "smollm2": smollm2_path}
+
+
+def is_local_model(name_or_path: str) -> bool:
+    """Whether ``name_or_path`` is an alias or a local directory (loads without the hub)."""
+    return name_or_path in ALIASES or Path(name_or_path).is_dir()
 
 
 def resolve_model(name: str) -> str:

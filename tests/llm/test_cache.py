@@ -69,15 +69,21 @@ def test_cache_persists_across_instances(tmp_path: Path) -> None:
 
 def test_key_depends_on_everything_that_changes_the_reply() -> None:
     g = GenerationConfig(temperature=0.7, seed=1)
-    base = cache_key("local", "m", "chat", conv("a"), gen_params(g))
+    fp = {"backend": "local", "model": "m", "revision": "r1", "dtype": "float32", "device": "cpu"}
+    base = cache_key(fp, "chat", conv("a"), gen_params(g))
     variants = [
-        cache_key("openai", "m", "chat", conv("a"), gen_params(g)),
-        cache_key("local", "m2", "chat", conv("a"), gen_params(g)),
-        cache_key("local", "m", "option_logprobs", conv("a"), gen_params(g)),
-        cache_key("local", "m", "chat", conv("b"), gen_params(g)),
-        cache_key("local", "m", "chat", conv("a"), gen_params(GenerationConfig(temperature=0.7, seed=2))),
-        cache_key("local", "m", "chat", conv("a"), gen_params(GenerationConfig(temperature=0.8, seed=1))),
-        cache_key("local", "m", "chat", conv("a"), gen_params(GenerationConfig(max_new_tokens=9))),
+        cache_key({**fp, "backend": "openai"}, "chat", conv("a"), gen_params(g)),
+        cache_key({**fp, "model": "m2"}, "chat", conv("a"), gen_params(g)),
+        cache_key({**fp, "revision": "r2"}, "chat", conv("a"), gen_params(g)),
+        cache_key({**fp, "dtype": "bfloat16"}, "chat", conv("a"), gen_params(g)),
+        cache_key({**fp, "device": "cuda"}, "chat", conv("a"), gen_params(g)),
+        cache_key({**fp, "chat_template": "t2"}, "chat", conv("a"), gen_params(g)),
+        cache_key({**fp, "base_url": "http://127.0.0.1:2/v1"}, "chat", conv("a"), gen_params(g)),
+        cache_key(fp, "option_logprobs", conv("a"), gen_params(g)),
+        cache_key(fp, "chat", conv("b"), gen_params(g)),
+        cache_key(fp, "chat", conv("a"), gen_params(GenerationConfig(temperature=0.7, seed=2))),
+        cache_key(fp, "chat", conv("a"), gen_params(GenerationConfig(temperature=0.8, seed=1))),
+        cache_key(fp, "chat", conv("a"), gen_params(GenerationConfig(max_new_tokens=9))),
     ]
     assert len({base, *variants}) == len(variants) + 1
     greedy = [gen_params(GenerationConfig(temperature=0, seed=s, top_p=p)) for s, p in [(1, 0.9), (2, 1)]]

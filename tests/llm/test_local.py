@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from llm_helpers import save_tiny_causal_lm
 
 from rewardlab.llm import GenerationConfig, LocalBackend
 from rewardlab.llm.local import resolve_device, resolve_dtype
@@ -74,26 +75,7 @@ def test_long_prompt_keeps_its_end(local_backend: LocalBackend) -> None:
 @pytest.fixture(scope="module")
 def tiny_causal_lm(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A 2-layer, hidden-16 random Llama causal LM with the SmolLM2 tokenizer, saved to disk."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from rewardlab.assets import smollm2_path
-
-    path = tmp_path_factory.mktemp("tiny-causal-lm")
-    tok = AutoTokenizer.from_pretrained(str(smollm2_path()))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    LlamaForCausalLM(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return str(path)
+    return save_tiny_causal_lm(tmp_path_factory.mktemp("tiny-causal-lm"))
 
 
 def test_any_local_causal_lm_path(tiny_causal_lm: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from rewardlab.data.schema import Message, Prompt
 from rewardlab.registry import Registry
@@ -47,6 +49,33 @@ class LLMBackend(Protocol):
 
 
 BACKENDS: Registry[type] = Registry("LLM backend")
+
+
+def backend_identity(backend: Any) -> dict[str, Any]:
+    """Which LLM answers, as a job's output records it: kind, model name and, for a server, its URL.
+
+    A backend may define ``identity()``; otherwise ``{"backend": name, "model": model}``.
+    """
+    ident = getattr(backend, "identity", None)
+    return dict(ident()) if callable(ident) else {"backend": backend.name, "model": backend.model}
+
+
+def backend_fingerprint(backend: Any) -> dict[str, Any]:
+    """Everything about a backend that can change its replies (part of every cache key).
+
+    A backend may define ``fingerprint()`` (the local one adds the weights' digest, dtype, device
+    and chat template; the OpenAI one the server URL and the server's own fingerprint); otherwise
+    its :func:`backend_identity`.
+    """
+    fp = getattr(backend, "fingerprint", None)
+    return dict(fp()) if callable(fp) else backend_identity(backend)
+
+
+def digest(obj: Any, n: int = 16) -> str:
+    """The first ``n`` hex digits of the sha256 of ``obj``'s canonical JSON."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:n]
+
 
 _HH_TURN = re.compile(r"\n\n(Human|Assistant):")
 

@@ -1,9 +1,13 @@
 """A persistent generation cache (SQLite, WAL) and the backend wrapper that uses it.
 
-Keys are sha256 of a canonical JSON of (backend name, model, kind of call, messages, parameters).
-With ``temperature == 0`` (greedy) the seed and ``top_p`` do not change the reply, so they are left
-out of the key. WAL mode plus a busy timeout makes one cache file safe to share between threads
-and processes (parallel jobs, a crashed job and its rerun).
+Keys are sha256 of a canonical JSON of (key version, backend fingerprint, kind of call, messages,
+parameters). The fingerprint (:func:`~rewardlab.llm.base.backend_fingerprint`) holds everything
+about the backend that can change a reply: for a local model the digest of its weight files, dtype,
+device and chat template; for a server its base URL and the fingerprint it reports. So two servers
+serving different models under one name never share entries. With ``temperature == 0`` (greedy)
+the seed and ``top_p`` do not change the reply, so they are left out of the key. WAL mode plus a
+busy timeout makes one cache file safe to share between threads and processes (parallel jobs, a
+crashed job and its rerun).
 """
 
 from __future__ import annotations
@@ -18,13 +22,21 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.data.schema import Message
-from rewardlab.llm.base import GenerationConfig, LLMBackend
+from rewardlab.llm.base import GenerationConfig, LLMBackend, backend_fingerprint
+
+KEY_VERSION = 2  # bump when the key's content changes: old entries then simply miss
 
 
-def cache_key(backend: str, model: str, kind: str, messages: Any, params: dict[str, Any]) -> str:
-    """sha256 hex digest of the canonical JSON of one request."""
+def cache_key(fingerprint: dict[str, Any], kind: str, messages: Any, params: dict[str, Any]) -> str:
+    """sha256 hex digest of the canonical JSON of one request to the backend ``fingerprint``."""
     blob = json.dumps(
-        {"backend": backend, "model": model, "kind": kind, "messages": messages, "params": params},
+        {
+            "v": KEY_VERSION,
+            "backend": fingerprint,
+            "kind": kind,
+            "messages": messages,
+            "params": params,
+        },
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),
@@ -109,6 +121,13 @@ class CachedBackend:
         self.model = inner.model
         self.hits = 0
         self.misses = 0
+        self._fingerprint: dict[str, Any] | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The wrapped backend's :func:`~rewardlab.llm.base.backend_fingerprint` (computed once)."""
+        if self._fingerprint is None:
+            self._fingerprint = backend_fingerprint(self.inner)
+        return self._fingerprint
 
     def _cached(self, keys: list[str], compute: Any) -> list[Any]:
         """Values for ``keys``; ``compute(indices)`` produces the missing ones, in order."""
@@ -129,7 +148,7 @@ class CachedBackend:
     def chat(self, conversations: list[list[Message]], gen: GenerationConfig) -> list[str]:
         """One reply per conversation; cached ones are not regenerated."""
         params = gen_params(gen)
-        keys = [cache_key(self.name, self.model, "chat", c, params) for c in conversations]
+        keys = [cache_key(self.fingerprint(), "chat", c, params) for c in conversations]
         return self._cached(keys, lambda idx: self.inner.chat([conversations[i] for i in idx], gen))
 
     def option_logprobs(
@@ -137,13 +156,13 @@ class CachedBackend:
     ) -> list[dict[str, float]]:
         """Option log-probabilities per conversation, through the cache."""
         params = {"options": list(options)}
-        keys = [cache_key(self.name, self.model, "option_logprobs", c, params) for c in conversations]
+        keys = [cache_key(self.fingerprint(), "option_logprobs", c, params) for c in conversations]
         return self._cached(
             keys, lambda idx: self.inner.option_logprobs([conversations[i] for i in idx], options)
         )
 
     def __getattr__(self, attr: str) -> Any:
         # anything else (tokenizer, top_logprobs, ...) goes to the wrapped backend uncached
-        if attr == "inner":
+        if attr in ("inner", "_fingerprint"):
             raise AttributeError(attr)
         return getattr(self.inner, attr)

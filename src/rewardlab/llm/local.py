@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rewardlab.data.schema import Message
@@ -25,6 +27,37 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DTYPES = ("float32", "bfloat16", "float16")
+FULL_HASH_BYTES = 64 << 20  # files up to this size are hashed whole; larger ones are sampled
+SAMPLE_BLOCKS, BLOCK_BYTES = 32, 1 << 16
+
+
+def files_digest(folder: str | Path) -> str:
+    """A digest of a model directory's files: names, sizes and contents.
+
+    Files up to :data:`FULL_HASH_BYTES` are hashed whole; a larger one (a weights file) by
+    :data:`SAMPLE_BLOCKS` evenly spaced blocks plus its size, which tells apart any two differently
+    trained or initialised models at a fraction of the cost. Memoized on (path, size, mtime).
+    """
+    root = Path(folder)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    stats = tuple((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _digest_files(str(root), stats)
+
+
+@lru_cache(maxsize=32)
+def _digest_files(root: str, stats: tuple[tuple[str, int, int], ...]) -> str:
+    h = hashlib.sha256()
+    for name, size, _ in stats:
+        h.update(f"{name}:{size}\n".encode())
+        with open(Path(root) / name, "rb") as f:
+            if size <= FULL_HASH_BYTES:
+                h.update(f.read())
+                continue
+            step = (size - BLOCK_BYTES) // (SAMPLE_BLOCKS - 1)
+            for b in range(SAMPLE_BLOCKS):
+                f.seek(b * step)
+                h.update(f.read(BLOCK_BYTES))
+    return h.hexdigest()[:16]
 
 
 @contextmanager
@@ -122,7 +155,7 @@ class LocalBackend:
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from rewardlab.assets import resolve_model
+        from rewardlab.assets import is_local_model, offline_hub, resolve_model
 
         self.model = model
         self.batch_size = batch_size
@@ -130,15 +163,33 @@ class LocalBackend:
         self.threads = threads
         self.device = resolve_device(device)
         path = resolve_model(model)
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        with offline_hub() if is_local_model(model) else nullcontext():
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.lm = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype, self.device))
         self.tokenizer.padding_side = "left"
         self.tokenizer.truncation_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.lm = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype, self.device)).to(
-            self.device
-        )
-        self.lm.eval()
+        self.lm.to(self.device).eval()
+        # the weights' identity: a digest of the local files, else the hub commit
+        local = Path(path).is_dir()
+        self.revision = files_digest(path) if local else str(getattr(self.lm.config, "_commit_hash", ""))
+
+    def identity(self) -> dict[str, Any]:
+        """Kind and model name (what a job's output records)."""
+        return {"backend": self.name, "model": self.model}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What can change a reply: the weights' digest, dtype, device, chat template, input cap."""
+        template = self.tokenizer.chat_template or ""
+        return {
+            **self.identity(),
+            "revision": self.revision,
+            "dtype": str(self.lm.dtype).removeprefix("torch."),
+            "device": self.device.type,
+            "chat_template": hashlib.sha256(str(template).encode()).hexdigest()[:16],
+            "max_input_tokens": self.max_input_tokens,
+        }
 
     @classmethod
     def from_config(cls, cfg: Any) -> LocalBackend:

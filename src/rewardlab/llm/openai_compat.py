@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 TOP_LOGPROBS = 20
 FLOOR_LOGPROB = -100.0
 RETRY_STATUS = {408, 409, 429}
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def normalize_base_url(url: str | None) -> str:
+    """The server URL as recorded in job outputs and cache keys (default: OpenAI's; no final /)."""
+    return str(url or DEFAULT_BASE_URL).rstrip("/")
 
 
 def is_retryable(err: BaseException) -> bool:
@@ -82,7 +88,9 @@ class OpenAIBackend:
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.backoff = backoff
+        self.base_url = normalize_base_url(base_url)
         self.model = model or self.call(lambda: self.client.models.list().data[0].id)
+        self._served: str | None = None
 
     @classmethod
     def from_config(cls, cfg: Any) -> OpenAIBackend:
@@ -95,6 +103,32 @@ class OpenAIBackend:
             timeout=cfg.timeout,
             max_retries=cfg.max_retries,
         )
+
+    def identity(self) -> dict[str, Any]:
+        """Kind, model name and server URL (what a job's output records)."""
+        return {"backend": self.name, "model": self.model, "base_url": self.base_url}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The identity plus the fingerprint the server reports for the model under ``/models``
+        (``rewardlab.llm.server`` reports one: weights digest, dtype, device, template), so a
+        restarted server with other weights behind the same URL and name is told apart."""
+        if self._served is None:
+            self._served = self._served_fingerprint()
+        return {**self.identity(), "served": self._served}
+
+    def _served_fingerprint(self) -> str:
+        """The ``fingerprint`` field of this model's card in ``/models`` ("" when absent)."""
+        import openai
+
+        try:
+            cards = self.call(lambda: self.client.models.list().data)
+        except openai.APIStatusError as err:  # a server without /models: nothing to add
+            log.debug("no model list at %s (%s)", self.base_url, err)
+            return ""
+        for card in cards:
+            if card.id == self.model:
+                return str((card.model_extra or {}).get("fingerprint", ""))
+        return ""
 
     def call(self, request: Any) -> Any:
         """Run ``request()``; on a retryable error wait ``backoff·2^i`` (± jitter) and retry."""

@@ -5,6 +5,10 @@ tools can use the embedded model as they would vLLM or llama.cpp::
 
     python -m rewardlab.llm.server --model smollm2 --port 8000
 
+Each model card under ``/v1/models`` carries a ``fingerprint`` (a digest of the backend's
+:func:`~rewardlab.llm.base.backend_fingerprint`: weights, dtype, device, chat template); clients
+put it in their cache keys, so two servers answering to one model name never share entries.
+
 Concurrent requests with the same sampling parameters are grouped into one backend batch (the
 batcher waits at most ``batch_wait_s`` to fill a batch). With ``logprobs=true`` the reply carries
 the log-probabilities of its *first* token and the ``top_logprobs`` alternatives there (what
@@ -24,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from rewardlab.data.schema import Message
-from rewardlab.llm.base import GenerationConfig, LLMBackend
+from rewardlab.llm.base import GenerationConfig, LLMBackend, backend_fingerprint, digest
 
 
 class ChatRequest(BaseModel):
@@ -85,17 +89,27 @@ class Batcher:
                     fut.set_exception(err)
 
 
-def create_app(backend: LLMBackend, max_batch: int = 8, batch_wait_s: float = 0.01) -> Any:
-    """The FastAPI app serving ``backend`` under ``/v1``."""
+def create_app(
+    backend: LLMBackend, max_batch: int = 8, batch_wait_s: float = 0.01, served_name: str | None = None
+) -> Any:
+    """The FastAPI app serving ``backend`` under ``/v1`` as ``served_name`` (default: its model)."""
     from fastapi import FastAPI, HTTPException
 
     batcher = Batcher(backend, max_batch, batch_wait_s)
     app = FastAPI(title="rewardlab LLM server")
     created = int(time.time())
+    name = served_name or backend.model
+    fingerprint = digest(backend_fingerprint(backend))
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
-        card = {"id": backend.model, "object": "model", "created": created, "owned_by": "rewardlab"}
+        card = {
+            "id": name,
+            "object": "model",
+            "created": created,
+            "owned_by": "rewardlab",
+            "fingerprint": fingerprint,
+        }
         return {"object": "list", "data": [card]}
 
     @app.post("/v1/chat/completions")
@@ -118,7 +132,7 @@ def create_app(backend: LLMBackend, max_batch: int = 8, batch_wait_s: float = 0.
         if req.logprobs:
             logprobs = first_token_logprobs(backend, batcher.lock, conv, req.top_logprobs or 0)
         text = batcher.submit(conv, gen).result()
-        return completion(backend, conv, text, gen, logprobs)
+        return completion(backend, name, conv, text, gen, logprobs)
 
     return app
 
@@ -145,7 +159,7 @@ def first_token_logprobs(backend: Any, lock: threading.Lock, conv: list[Message]
 
 
 def completion(
-    backend: Any, conv: list[Message], text: str, gen: GenerationConfig, logprobs: Any
+    backend: Any, name: str, conv: list[Message], text: str, gen: GenerationConfig, logprobs: Any
 ) -> dict[str, Any]:
     """An OpenAI ``chat.completion`` object for one reply."""
     counts = getattr(backend, "count_tokens", None)
@@ -158,7 +172,7 @@ def completion(
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": backend.model,
+        "model": name,
         "choices": [
             {
                 "index": 0,
@@ -180,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", default="local")
     p.add_argument("--model", default="")
+    p.add_argument("--served-model-name", default=None, help="name under /v1/models (default: --model)")
+    p.add_argument("--dtype", default="auto", help="local: auto, float32, bfloat16, float16")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
@@ -191,12 +207,14 @@ def main(argv: list[str] | None = None) -> None:
         backend=a.backend,
         model=a.model,
         device=a.device,
+        dtype=a.dtype,
         batch_size=a.batch_size,
         threads=a.threads,
         no_cache=a.no_cache,
     )
     backend = build_backend(cfg)
-    uvicorn.run(create_app(backend, max_batch=a.batch_size), host=a.host, port=a.port)
+    app = create_app(backend, max_batch=a.batch_size, served_name=a.served_model_name)
+    uvicorn.run(app, host=a.host, port=a.port)
 
 
 if __name__ == "__main__":
