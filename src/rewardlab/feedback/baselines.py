@@ -145,7 +145,7 @@ def generate_west_of_n(
 
     gen = gen or GenerationConfig()
     if rm is None and not cfg.model:
-        from rewardlab.models.default_rm import default_reward_model
+        from rewardlab.feedback.default_rm import default_reward_model
 
         cfg.model = str(default_reward_model())
     rm = rm or RewardModel.load(cfg.model)

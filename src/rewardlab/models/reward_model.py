@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,10 +20,38 @@ from rewardlab.data.schema import Prompt
 from rewardlab.models.backbone import build_backbone, load_tokenizer, trained_layer_ids
 from rewardlab.models.config import ModelConfig
 from rewardlab.models.modes import eval_mode, frozen_trunk
-from rewardlab.models.tokenize import PairEncoder
+from rewardlab.models.tokenize import PairEncoder, rm_chat_template
 
 META = "rewardlab.json"
+ENCODING = 2  # 1: BERT pairs as two segments (types 0/1); 2: one chat-template segment
 CRITIQUE_SEP = "\n\n### Critique\n"
+log = logging.getLogger(__name__)
+
+
+def model_dir(path: str | Path) -> Path:
+    """The directory holding ``rewardlab.json``: ``path`` itself, or a run directory's ``model/``
+    (e.g. from ``rewardlab demo``). The one place a saved model's directory is resolved."""
+    path = Path(path)
+    if not (path / META).exists() and (path / "model" / META).exists():
+        return path / "model"
+    return path
+
+
+def read_meta(path: str | Path) -> dict:
+    """``rewardlab.json`` of a model directory (resolved by :func:`model_dir`)."""
+    path = model_dir(path)
+    if not (path / META).exists():
+        raise FileNotFoundError(f"{path}: not a rewardlab model (no {META}); train one first")
+    meta = json.loads((path / META).read_text())
+    if meta.get("encoding", 1) != ENCODING:
+        log.warning(
+            "%s was saved by an older rewardlab that encoded pairs differently (encoding %s, now %s);"
+            " its scores are off until it is retrained",
+            path,
+            meta.get("encoding", 1),
+            ENCODING,
+        )
+    return meta
 
 
 def pad_batch(seqs: list[dict[str, list[int]]], pad_id: int, side: str = "right") -> dict[str, torch.Tensor]:
@@ -72,7 +101,8 @@ class RewardModel(nn.Module):
         self.tokenizer = tokenizer
         self.cfg = cfg
         self.base_path = base_path
-        self.encoder = PairEncoder(tokenizer, cfg.max_length, cfg.chat_template)
+        tokenizer.chat_template = rm_chat_template(tokenizer, cfg.chat_template)  # saved with the RM
+        self.encoder = PairEncoder(tokenizer, cfg.max_length)
         self.fast_inference = True  # [CLS]-only last layer when scoring BERT-family models
 
     @classmethod
@@ -181,22 +211,25 @@ class RewardModel(nn.Module):
             model = copy.deepcopy(model).merge_and_unload()
         model.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
-        meta = {"model": asdict(self.cfg), "base_path": self.base_path, "adapter": (out / "adapter").exists()}
+        meta = {
+            "model": asdict(self.cfg),
+            "base_path": self.base_path,
+            "adapter": (out / "adapter").exists(),
+            "encoding": ENCODING,
+        }
         (out / META).write_text(json.dumps(meta, indent=2))
         return out
 
     @classmethod
     def load(cls, path: str | Path, adapter: bool = False) -> RewardModel:
-        """Load a saved RM. ``adapter=True`` rebuilds base + LoRA (trainable structure, e.g. for
-        Laplace); otherwise the merged HF model is loaded (fastest to score)."""
+        """Load a saved RM (a model directory or a run directory holding ``model/``).
+        ``adapter=True`` rebuilds base + LoRA (trainable structure, e.g. for Laplace); otherwise
+        the merged HF model is loaded (fastest to score). :func:`rewardlab.load` also loads what
+        is saved beside the model (posterior, ensemble)."""
         from transformers import AutoModelForSequenceClassification
 
-        path = Path(path)
-        if not (path / META).exists() and (path / "model" / META).exists():
-            path = path / "model"  # a run directory (e.g. from `rewardlab demo`)
-        if not (path / META).exists():
-            raise FileNotFoundError(f"{path}: not a rewardlab model (no {META}); train one first")
-        meta = json.loads((path / META).read_text())
+        path = model_dir(path)
+        meta = read_meta(path)
         cfg = ModelConfig(**meta["model"])
         tok = load_tokenizer(str(path))
         if adapter and meta.get("adapter"):

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from rewardlab.assets import cache_dir
+from rewardlab.models.reward_model import ENCODING
 
 log = logging.getLogger(__name__)
 DEFAULT_PAIRS = 600
@@ -14,7 +15,7 @@ DEFAULT_PAIRS = 600
 
 def default_reward_model() -> Path:
     """Directory of the cached default RM, training it on first use (a few minutes on 2 CPU cores)."""
-    out = cache_dir() / f"default-rm-hh{DEFAULT_PAIRS}"
+    out = cache_dir() / f"default-rm-hh{DEFAULT_PAIRS}-enc{ENCODING}"  # retrained when the encoding changes
     if (out / "rewardlab.json").exists():
         return out
     from rewardlab.data.bundled import hh_splits
