@@ -167,3 +167,17 @@ def test_scalarize_std_delta_method():
     assert m.tolist() == [1.0] and s.tolist() == pytest.approx([0.5])
     m, s = scalarize_std(ModelConfig(), torch.tensor([[3.0]]), torch.tensor([[0.25]]))  # K = 1: unchanged
     assert (m.tolist(), s.tolist()) == ([3.0], [0.25])
+
+
+def test_cli_options_for_the_new_fields():
+    from rewardlab.cli.options import build_config
+
+    cfg = build_config(
+        ModelConfig,
+        {"kind": "multi", "objectives": ["a", "b"], "reward_scale": [{"mean": 9.0, "std": 9.0}] * 2},
+        {"scalarizer": "soft_min", "scalarizer_params": '{"soft_min": {"temperature": 0.5}}'},
+    )
+    assert cfg.kind == RMKind.MULTI and cfg.scalarizer_params == {"soft_min": {"temperature": 0.5}}
+    assert cfg.reward_scale is None  # set by training only, never an option
+    with pytest.raises(ValueError, match="JSON object"):
+        build_config(ModelConfig, {}, {"scalarizer_params": "{soft_min"})
