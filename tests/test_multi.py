@@ -166,3 +166,11 @@ def test_one_objective_evaluate_is_unchanged(tiny_bert):
     assert "objectives" not in res and "scalarizer" not in res
     rc, rr = score_pairs(rm, make_pairs(4))
     assert res["accuracy"] == pytest.approx(float((rc[:, 0] > rr[:, 0]).float().mean()))
+
+
+def test_evaluate_table_lists_objectives(multi_run):
+    res = CliRunner().invoke(
+        app, ["evaluate", "--model", str(multi_run / "rm"), "--data", str(multi_run / "eval.jsonl")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "objectives" in res.output and "helpful" in res.output and "harmless" in res.output
