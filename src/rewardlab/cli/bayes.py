@@ -12,6 +12,7 @@ from rewardlab.bayes.config import LaplaceConfig
 from rewardlab.cli.common import clean_errors, console, print_json, read_pairs
 from rewardlab.cli.main import app
 from rewardlab.cli.options import config_command
+from rewardlab.cli.scalarizer import scalarizer_option
 
 
 @config_command(app, "laplace", LaplaceConfig)
@@ -63,6 +64,7 @@ def bon_cmd(
         1.0, "--k", help="penalty weight: choose argmax mean − k·std (0 = plain best-of-n)"
     ),
     penalty: str = typer.Option("std", "--penalty", help="std (mean − k·std) | var (mean − k·var)"),
+    scalarizer: str | None = scalarizer_option(),
 ) -> None:
     """Best-of-n: pick each prompt's candidate with the highest uncertainty-penalised reward."""
     from rewardlab.bayes.predictive import best_of_n
@@ -77,7 +79,7 @@ def bon_cmd(
             prompts.append(it.prompt)
             candidates.append([])
         candidates[keys[key]].append(it.response)
-    rows = best_of_n(model, prompts, candidates, k=k, penalty=penalty)
+    rows = best_of_n(model, prompts, candidates, k=k, penalty=penalty, scalarizer=scalarizer)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         for row in rows:

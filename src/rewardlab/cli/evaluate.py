@@ -8,6 +8,7 @@ import typer
 
 from rewardlab.cli.common import clean_errors, console, print_json, read_pairs, results_table
 from rewardlab.cli.main import app
+from rewardlab.cli.scalarizer import scalarizer_option
 
 
 @app.command("evaluate")
@@ -17,6 +18,7 @@ def evaluate_cmd(
     data: list[str] = typer.Option(..., "--data", help="pairs file or bundled set (repeatable)"),
     fmt: str = typer.Option("auto", "--format", help="trl | hh | llmbar | hhh | auto"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+    scalarizer: str | None = scalarizer_option(),
 ) -> None:
     """Pairwise accuracy (ties wrong), ECE/NLL/Brier, length heuristics, per-source/subset accuracy."""
     from rewardlab.evaluate.evaluator import evaluate
@@ -28,7 +30,7 @@ def evaluate_cmd(
     has_posterior = (mdir / "posterior").exists() or (mdir / "ensemble").exists()
     for spec in data:
         pairs = read_pairs(spec, fmt)
-        results[spec] = evaluate(rm, pairs)
+        results[spec] = evaluate(rm, pairs, scalarizer)
         if has_posterior:  # adds error_auroc (+ the posterior's own calibration under "bayes")
             from rewardlab.bayes import uncertainty_metrics
 
@@ -39,6 +41,6 @@ def evaluate_cmd(
     cols = ["n", "accuracy", "longer_accuracy", "shorter_accuracy", "ece", "nll", "brier"]
     console.print(results_table(f"rewardlab evaluate {model}", results, cols))
     for spec, r in results.items():
-        for key in ("by_source", "by_subset"):
+        for key in ("by_source", "by_subset", "objectives"):
             if key in r and len(r[key]) > 1:
                 console.print(results_table(f"{spec} {key}", r[key], ["n", "accuracy"]))
