@@ -1,19 +1,41 @@
-"""Training throughput and accuracy: rewardlab vs TRL ``RewardTrainer`` in one run.
+"""Training: rewardlab vs TRL ``RewardTrainer``, same backbone, data, batch size and seed, in one run.
 
-Same backbone (embedded MiniLM), same HH-RLHF harmless train pairs, max_length, epochs, batch size
-and seed. TRL is configured fairly for CPU (bf16 and gradient checkpointing off). Note: TRL *drops*
-pairs longer than max_length; rewardlab truncates the prompt from the left and keeps every pair.
-pairs/s = training pairs processed / wall seconds of the training call (model loading excluded).
-Both models are then scored on the HH test split (TRL's in its own input format: prompt+response+eos,
-left-truncated so no test pair is dropped). Prints the throughput ratio last.
+Three comparisons (``--methods``), each side doing exactly the stated work:
 
-    python benchmarks/bench_train.py [--pairs 1800] [--epochs 1]
+* ``defaults`` — each library's defaults: TRL full fine-tuning of every layer at its default
+  lr 1e-4; rewardlab LoRA r16 on the last layer (+ pooler/head) over the trunk cache at lr 5e-4.
+  This ratio mixes method and implementation.
+* ``full`` — the same method on both sides: full fine-tuning of every layer (+ head), lr ``--full-lr``.
+  rewardlab cannot cache the trunk here (every layer trains), so this isolates the loop itself.
+* ``lora`` — the same method on both sides: LoRA r16/alpha 32 on the same modules of the last layer,
+  pooler + head fully trained (TRL gets the identical ``peft.LoraConfig``), lr ``--lora-lr``.
+  rewardlab computes the frozen lower layers once and reuses them (its trunk cache).
+
+TRL is configured fairly for CPU (bf16 and gradient checkpointing off) and *drops* pairs longer than
+max_length (counted as ``dropped``); rewardlab truncates the prompt from the left and keeps every pair.
+
+Two measures (``--mode``):
+
+* ``throughput`` — one epoch; pairs/s = trained pairs / wall seconds of the training call (model
+  loading excluded); HH test accuracy after the epoch.
+* ``tta`` (time to accuracy) — up to ``--epochs`` epochs, validation accuracy on the 200 HH
+  validation pairs after every epoch (each side scores them itself; that time counts). The target is
+  the best validation accuracy TRL reaches within those epochs (per method and seed); reported per
+  side: wall seconds to first reach it (``inf`` = never), best accuracy, over ``--seeds`` seeds
+  with a 95% t-interval.
+
+Prints JSON, then a table, then the ratios last.
+
+    python benchmarks/bench_train.py --mode throughput --pairs 600
+    python benchmarks/bench_train.py --mode tta --pairs 300 --seeds 3 --epochs 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import time
 
 import torch
@@ -22,75 +44,202 @@ from rewardlab.assets import minilm_path
 from rewardlab.data.bundled import hh_splits
 from rewardlab.evaluate.evaluator import evaluate
 from rewardlab.evaluate.metrics import pairwise_accuracy
+from rewardlab.models.backbone import apply_trainable, load_classifier, load_tokenizer
 from rewardlab.models.config import ModelConfig
 from rewardlab.train.config import TrainConfig
 from rewardlab.train.trainer import train
 
+METHODS = ("defaults", "full", "lora")
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
 
-def run_trl(pairs, test, args) -> dict:
-    import datasets
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from trl import RewardConfig, RewardTrainer
 
-    path = str(minilm_path())
-    tok = AutoTokenizer.from_pretrained(path)
-    tok.eos_token = tok.sep_token  # BERT tokenizers have no eos; TRL appends one
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
-    model.config.pad_token_id = tok.pad_token_id
-    ds = datasets.Dataset.from_list([{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs])
-    cfg = RewardConfig(output_dir="/tmp/bench-trl", per_device_train_batch_size=args.batch_size,
-                       num_train_epochs=args.epochs, learning_rate=args.trl_lr, max_length=args.max_length,
-                       bf16=False, gradient_checkpointing=False, seed=0, report_to=[], save_strategy="no",
-                       logging_steps=10, disable_tqdm=True, dataloader_num_workers=0)
-    trainer = RewardTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tok)
-    kept = len(trainer.train_dataset)
-    t0 = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - t0
-    model.eval()
-    tok.truncation_side = "left"
+def model_cfg(method: str, max_length: int) -> ModelConfig:
+    """rewardlab's side: the default (LoRA, last layer) or full fine-tuning of every layer."""
+    if method == "full":
+        return ModelConfig(max_length=max_length, train_layers=0, lora_r=0)
+    return ModelConfig(max_length=max_length)
+
+
+def trl_peft_config(max_length: int):
+    """The exact LoRA rewardlab puts on MiniLM (same modules, rank, alpha, modules_to_save)."""
+    cfg = ModelConfig(max_length=max_length)
+    tok = load_tokenizer(str(minilm_path()))
+    peft_model = apply_trainable(load_classifier(str(minilm_path()), cfg, tok), cfg)
+    lora = peft_model.peft_config["default"]
+    lora.base_model_name_or_path = None
+    return lora
+
+
+def lrs(method: str, args) -> tuple[float, float]:
+    """(rewardlab lr, TRL lr) for a method."""
+    return {"defaults": (5e-4, 1e-4), "full": (args.full_lr, args.full_lr), "lora": (args.lora_lr,) * 2}[
+        method
+    ]
+
+
+class TrlSide:
+    """TRL RewardTrainer on MiniLM, scored in its own input format (prompt+response+eos)."""
+
+    def __init__(self, method: str, args, seed: int) -> None:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        self.method, self.args, self.seed = method, args, seed
+        path = str(minilm_path())
+        self.tok = AutoTokenizer.from_pretrained(path)
+        self.tok.eos_token = self.tok.sep_token  # BERT tokenizers have no eos; TRL appends one
+        torch.manual_seed(seed)
+        self.model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+        self.model.config.pad_token_id = self.tok.pad_token_id
 
     @torch.inference_mode()
-    def score(texts):
-        out = []
-        for i in range(0, len(texts), 16):
-            b = tok(texts[i : i + 16], padding=True, truncation=True, max_length=args.max_length, return_tensors="pt")
-            out.append(model(**b).logits[:, 0])
-        return torch.cat(out)
+    def accuracy(self, model, pairs) -> float:
+        was = model.training
+        model.eval()
+        side = self.tok.truncation_side
+        self.tok.truncation_side = "left"
 
-    rc = score([p.prompt + p.chosen + tok.eos_token for p in test])
-    rr = score([p.prompt + p.rejected + tok.eos_token for p in test])
-    return {"pairs_in": len(pairs), "pairs_trained": kept, "seconds": seconds,
-            "pairs_per_s": kept * args.epochs / seconds, "hh_test_accuracy": pairwise_accuracy(rc, rr)}
+        def score(texts):
+            out = []
+            for i in range(0, len(texts), 32):
+                b = self.tok(texts[i : i + 32], padding=True, truncation=True,
+                             max_length=self.args.max_length, return_tensors="pt")
+                out.append(model(**b).logits[:, 0].float())
+            return torch.cat(out)
+
+        eos = self.tok.eos_token
+        rc = score([p.prompt + p.chosen + eos for p in pairs])
+        rr = score([p.prompt + p.rejected + eos for p in pairs])
+        self.tok.truncation_side = side
+        model.train(was)
+        return pairwise_accuracy(rc, rr)
+
+    def run(self, pairs, val, test, epochs: int) -> dict:
+        import datasets
+        from transformers import TrainerCallback
+        from trl import RewardConfig, RewardTrainer
+
+        side, curve = self, []
+
+        class EpochEval(TrainerCallback):
+            def on_epoch_end(self, args, state, control, model=None, **kw):
+                if val is not None:
+                    curve.append((time.perf_counter() - t0, side.accuracy(model, val)))
+
+        rows = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs]
+        cfg = RewardConfig(
+            output_dir="/tmp/bench-trl", per_device_train_batch_size=self.args.batch_size,
+            num_train_epochs=epochs, learning_rate=lrs(self.method, self.args)[1],
+            max_length=self.args.max_length, bf16=False, gradient_checkpointing=False, seed=self.seed,
+            report_to=[], save_strategy="no", logging_steps=10, disable_tqdm=True,
+            dataloader_num_workers=0,
+        )
+        peft = trl_peft_config(self.args.max_length) if self.method == "lora" else None
+        trainer = RewardTrainer(model=self.model, args=cfg, train_dataset=datasets.Dataset.from_list(rows),
+                                processing_class=self.tok, peft_config=peft, callbacks=[EpochEval()])
+        kept = len(trainer.train_dataset)
+        t0 = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - t0
+        out = {"pairs_in": len(pairs), "pairs_trained": kept, "dropped": len(pairs) - kept,
+               "seconds": seconds, "pairs_per_s": kept * epochs / seconds, "curve": curve}
+        if test is not None:
+            out["hh_test_accuracy"] = self.accuracy(trainer.model, test)
+        return out
 
 
-def run_rewardlab(pairs, test, args) -> dict:
-    m = ModelConfig(max_length=args.max_length)
-    t = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, save_steps=0, progress=False)
-    res = train(pairs, m, t, "/tmp/bench-rewardlab")
-    return {"pairs_in": len(pairs), "pairs_trained": len(pairs), "seconds": res.seconds,
-            "pairs_per_s": res.pairs_per_second, "hh_test_accuracy": evaluate(res.model, test)["accuracy"]}
+def run_rewardlab(method: str, args, seed: int, pairs, val, test, epochs: int) -> dict:
+    """rewardlab's trainer; with ``val`` it validates after every epoch (its own history rows)."""
+    t = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=lrs(method, args)[0], save_steps=0,
+                    progress=False, seed=seed, select_best=False)
+    res = train(pairs, model_cfg(method, args.max_length), t, f"/tmp/bench-rewardlab-{method}",
+                validation=val)
+    curve = [(h["seconds"], h["val_accuracy"]) for h in res.history if "val_accuracy" in h]
+    out = {"pairs_in": len(pairs), "pairs_trained": len(pairs), "dropped": 0, "seconds": res.seconds,
+           "pairs_per_s": res.pairs_per_second, "curve": curve}
+    if test is not None:
+        out["hh_test_accuracy"] = evaluate(res.model, test)["accuracy"]
+    return out
+
+
+def time_to(curve: list[tuple[float, float]], target: float) -> float:
+    """Wall seconds at the first validation at or above ``target`` (inf if never)."""
+    return next((s for s, a in curve if a >= target - 1e-12), math.inf)
+
+
+def mean_ci(xs: list[float]) -> str:
+    """``mean ± half-width`` of a 95% t-interval (inf when any run never reached the target)."""
+    if any(math.isinf(x) for x in xs):
+        return f"{sum(math.isinf(x) for x in xs)}/{len(xs)} never"
+    m = statistics.fmean(xs)
+    h = T95.get(len(xs) - 1, 1.96) * statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
+    return f"{m:.3g} ± {h:.2g}"
+
+
+def throughput(args, s) -> None:
+    pairs, test = s["train"][: args.pairs], s["test"]
+    results = {}
+    for method in args.methods:
+        results[method] = {
+            "rewardlab": run_rewardlab(method, args, 0, pairs, None, test, 1),
+            "trl": TrlSide(method, args, 0).run(pairs, None, test, 1),
+        }
+    print(json.dumps(results, indent=2))
+    for method, sides in results.items():
+        for name, r in sides.items():
+            print(f"{method:9s} {name:10s} {r['pairs_per_s']:6.2f} pairs/s  trained {r['pairs_trained']}/"
+                  f"{r['pairs_in']} (dropped {r['dropped']}) in {r['seconds']:.0f}s  "
+                  f"HH test {100 * r['hh_test_accuracy']:.1f}%")
+    for method, sides in results.items():
+        ratio = sides["rewardlab"]["pairs_per_s"] / sides["trl"]["pairs_per_s"]
+        print(f"training throughput ratio rewardlab/TRL [{method}]: {ratio:.2f}x")
+
+
+def tta(args, s) -> None:
+    pairs, val = s["train"][: args.pairs], s["validation"]
+    rows: dict[str, dict[str, list]] = {}
+    for method in args.methods:
+        rows[method] = {"rl_t": [], "trl_t": [], "rl_best": [], "trl_best": [], "target": []}
+        for seed in range(args.seeds):
+            trl = TrlSide(method, args, seed).run(pairs, val, None, args.epochs)
+            ours = run_rewardlab(method, args, seed, pairs, val, None, args.epochs)
+            target = max(a for _, a in trl["curve"])
+            r = rows[method]
+            r["target"].append(target)
+            r["trl_t"].append(time_to(trl["curve"], target))
+            r["rl_t"].append(time_to(ours["curve"], target))
+            r["trl_best"].append(target)
+            r["rl_best"].append(max(a for _, a in ours["curve"]))
+            print(json.dumps({"method": method, "seed": seed, "trl": trl, "rewardlab": ours}), flush=True)
+    print(f"\ntime to accuracy, {args.pairs} pairs, {args.epochs} epochs, {args.seeds} seeds "
+          "(target = TRL's best validation accuracy in that run)")
+    print("method    | TRL s to target | rewardlab s to target | TRL best val | rewardlab best val")
+    for method, r in rows.items():
+        print(f"{method:9s} | {mean_ci(r['trl_t']):>15s} | {mean_ci(r['rl_t']):>21s} | "
+              f"{mean_ci(r['trl_best']):>12s} | {mean_ci(r['rl_best']):>18s}")
+    for method, r in rows.items():
+        ratios = [t / o for t, o in zip(r["trl_t"], r["rl_t"], strict=True) if math.isfinite(o)]
+        print(f"time-to-accuracy ratio TRL/rewardlab [{method}]: "
+              + (f"{statistics.fmean(ratios):.2f}x (seeds where rewardlab reached it: {len(ratios)})"
+                 if ratios else "rewardlab never reached TRL's best"))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", type=int, default=1800)
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--mode", choices=("throughput", "tta"), default="throughput")
+    ap.add_argument("--methods", type=lambda x: x.split(","), default=list(METHODS))
+    ap.add_argument("--pairs", type=int, default=600)
+    ap.add_argument("--epochs", type=int, default=3, help="tta: epochs per side")
+    ap.add_argument("--seeds", type=int, default=3, help="tta: seeds per method")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-length", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=1e-3, help="rewardlab (LoRA on the top layers)")
-    ap.add_argument("--trl-lr", type=float, default=2e-5, help="TRL (full fine-tuning)")
+    ap.add_argument("--full-lr", type=float, default=1e-4, help="lr for full fine-tuning (both sides)")
+    ap.add_argument("--lora-lr", type=float, default=5e-4, help="lr for LoRA (both sides)")
     args = ap.parse_args()
+    bad = set(args.methods) - set(METHODS)
+    if bad:
+        ap.error(f"--methods: unknown {sorted(bad)}; choose from {METHODS}")
     torch.manual_seed(0)
-    s = hh_splits()
-    pairs, test = s["train"][: args.pairs], s["test"]
-    results = {"rewardlab": run_rewardlab(pairs, test, args), "trl": run_trl(pairs, test, args)}
-    print(json.dumps(results, indent=2))
-    for name, r in results.items():
-        print(f"{name:10s} {r['pairs_per_s']:6.2f} pairs/s  trained {r['pairs_trained']}/{r['pairs_in']} pairs "
-              f"in {r['seconds']:.0f}s  HH test accuracy {100 * r['hh_test_accuracy']:.1f}%")
-    ratio = results["rewardlab"]["pairs_per_s"] / results["trl"]["pairs_per_s"]
-    print(f"training throughput ratio rewardlab/TRL: {ratio:.2f}x")
+    (throughput if args.mode == "throughput" else tta)(args, hh_splits())
 
 
 if __name__ == "__main__":
