@@ -9,7 +9,13 @@ from pathlib import Path
 import typer
 
 from rewardlab.bayes.config import LaplaceConfig
-from rewardlab.cli.common import clean_errors, console, print_json, read_pairs
+from rewardlab.cli.common import (
+    clean_errors,
+    console,
+    on_invalid_option,
+    print_json,
+    read_pairs,
+)
 from rewardlab.cli.main import app
 from rewardlab.cli.options import config_command
 from rewardlab.cli.scalarizer import scalarizer_option
@@ -28,6 +34,7 @@ def laplace_cmd(
     ),
     fmt: str = typer.Option("auto", "--format", help="trl | hh | llmbar | hhh | auto"),
     limit: int = typer.Option(0, "--limit", help="use only the first N pairs (0 = all)"),
+    on_invalid: str = on_invalid_option(),
 ) -> None:
     """Fit a Laplace posterior over the model's LoRA weights, tune its prior, save it beside the model."""
     from rewardlab.bayes.laplace import fit_laplace
@@ -35,9 +42,9 @@ def laplace_cmd(
 
     if cfg.prior_method.value == "grid" and not validation:
         raise typer.BadParameter("--prior-method grid needs --validation pairs")
-    pairs = read_pairs(data, fmt)
+    pairs = read_pairs(data, fmt, on_invalid)
     pairs = pairs[:limit] if limit else pairs
-    val = read_pairs(validation, fmt) if validation else None
+    val = read_pairs(validation, fmt, on_invalid) if validation else None
     rm = RewardModel.load(model, adapter=True)
     post = fit_laplace(rm, pairs, cfg, validation=val)
     out = post.save(model)
@@ -64,13 +71,14 @@ def bon_cmd(
         1.0, "--k", help="penalty weight: choose argmax mean − k·std (0 = plain best-of-n)"
     ),
     penalty: str = typer.Option("std", "--penalty", help="std (mean − k·std) | var (mean − k·var)"),
+    on_invalid: str = on_invalid_option(),
     scalarizer: str | None = scalarizer_option(),
 ) -> None:
     """Best-of-n: pick each prompt's candidate with the highest uncertainty-penalised reward."""
     from rewardlab.bayes.predictive import best_of_n
     from rewardlab.data.responses import load_responses
 
-    items = load_responses(data)
+    items = load_responses(data, on_invalid)
     prompts, candidates, keys = [], [], {}
     for it in items:
         key = it.meta.get("where", it.meta.get("pair"))

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from rewardlab.cli.common import clean_errors, console, print_json, read_pairs, results_table
+from rewardlab.cli.common import (
+    clean_errors,
+    console,
+    on_invalid_option,
+    print_json,
+    read_pairs,
+    results_table,
+)
 from rewardlab.cli.main import app
 from rewardlab.cli.scalarizer import scalarizer_option
 
@@ -18,6 +25,7 @@ def evaluate_cmd(
     data: list[str] = typer.Option(..., "--data", help="pairs file or bundled set (repeatable)"),
     fmt: str = typer.Option("auto", "--format", help="trl | hh | llmbar | hhh | auto"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+    on_invalid: str = on_invalid_option(),
     scalarizer: str | None = scalarizer_option(),
 ) -> None:
     """Pairwise accuracy (ties wrong), ECE/NLL/Brier, length heuristics, per-source/subset accuracy."""
@@ -29,7 +37,7 @@ def evaluate_cmd(
     mdir = model if (model / "rewardlab.json").exists() else model / "model"
     has_posterior = (mdir / "posterior").exists() or (mdir / "ensemble").exists()
     for spec in data:
-        pairs = read_pairs(spec, fmt)
+        pairs = read_pairs(spec, fmt, on_invalid)
         results[spec] = evaluate(rm, pairs, scalarizer)
         if has_posterior:  # adds error_auroc (+ the posterior's own calibration under "bayes")
             from rewardlab.bayes import uncertainty_metrics
