@@ -19,7 +19,7 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from rewardlab.models.modes import eval_mode
-from rewardlab.train.batching import EncodedPairs, PairCollator
+from rewardlab.train.batching import EncodedPairs, LengthGroupedBatches, PairCollator
 from rewardlab.train.best import BestState
 from rewardlab.train.checkpoint import Checkpointer, TrainerState
 from rewardlab.train.config import TrainConfig
@@ -55,7 +55,8 @@ class Run:
     fwd: TrainForward  # the same module, unwrapped
     opt: torch.optim.Optimizer
     sched: object
-    loader: torch.utils.data.DataLoader
+    loader: torch.utils.data.DataLoader  # prepared
+    sampler: LengthGroupedBatches  # the loader's own batch sampler, whatever accelerate wraps it in
     params: list[torch.nn.Parameter]
     metrics: MetricsLog
     ckpt: Checkpointer
@@ -84,7 +85,10 @@ def _micro_step(run: Run, batch: dict) -> torch.Tensor:
 
 
 def _epoch_loader(run: Run, state: TrainerState):
-    """The loader for ``state.epoch`` (its shuffle), skipping the ``state.batch`` batches done."""
+    """The loader for ``state.epoch`` (its shuffle), skipping the ``state.batch`` batches done.
+    The epoch is set on the sampler itself: under several processes accelerate wraps it in a
+    ``BatchSamplerShard`` and ``loader.set_epoch`` would not reach it (same order every epoch)."""
+    run.sampler.set_epoch(state.epoch)
     run.loader.set_epoch(state.epoch)
     if not state.batch:
         return run.loader

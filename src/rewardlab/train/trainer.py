@@ -67,9 +67,10 @@ def _setup(
 ) -> Run:
     """Forward module, loader, optimiser and schedule, prepared by accelerate."""
     fwd = TrainForward(rm, cfg.cache_trunk, store)
+    sampler = LengthGroupedBatches(data, cfg.batch_size, cfg.seed)
     loader = torch.utils.data.DataLoader(
         list(range(len(data))),
-        batch_sampler=LengthGroupedBatches(data, cfg.batch_size, cfg.seed),
+        batch_sampler=sampler,
         collate_fn=PairCollator(data, rm.tokenizer.pad_token_id),
     )
     params = [p for p in rm.parameters() if p.requires_grad]
@@ -78,7 +79,7 @@ def _setup(
     model, opt, loader, sched = acc.prepare(fwd, opt, loader, sched)
     metrics = MetricsLog(acc, out / "train_log.jsonl" if out else None, cfg.tensorboard and out is not None)
     ckpt = Checkpointer(acc, out / "checkpoint" if out else None)
-    return Run(acc, cfg, model, fwd, opt, sched, loader, params, metrics, ckpt, BestState())
+    return Run(acc, cfg, model, fwd, opt, sched, loader, sampler, params, metrics, ckpt, BestState())
 
 
 def _epochs(run: Run, state: TrainerState, val: EncodedPairs | None, offset: int) -> list[dict]:
@@ -115,7 +116,8 @@ def _finish(run: Run, val: EncodedPairs | None, out: Path | None) -> RewardModel
     if out is not None and acc.is_main_process:
         rm.save(out)
         (out / "train_config.json").write_text(json.dumps({"train": asdict(run.cfg)}, indent=2))
-    acc.end_training()
+    for tracker in acc.trackers:  # not acc.end_training(): it destroys the process group, and
+        tracker.finish()  # train() may run again in this process (sweeps, ensemble members)
     return rm
 
 
