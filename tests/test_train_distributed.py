@@ -58,7 +58,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tiny_bert, tiny
         "llama_trunk": {"model": {"backbone": tiny_llama, **MODEL}, "train": TRAIN},
         "bert_plain": {"model": {"backbone": tiny_bert, **MODEL}, "train": {**TRAIN, "cache_trunk": False}},
     }
-    spec = {name: {**c, "train": {**c["train"], "batch_size": B}, "pairs": PAIRS} for name, c in cases.items()}
+    spec = {n: {**c, "train": {**c["train"], "batch_size": B}, "pairs": PAIRS} for n, c in cases.items()}
     _launch(spec, tmp_path / "ddp")
     for name, case in cases.items():
         folder = tmp_path / "ddp" / name

@@ -16,7 +16,6 @@ from accelerate import PartialState
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pairs_data import make_pairs  # noqa: E402
-
 from rewardlab.models.config import ModelConfig  # noqa: E402
 from rewardlab.train.config import TrainConfig  # noqa: E402
 from rewardlab.train.trainer import train  # noqa: E402
@@ -26,9 +25,8 @@ def main(spec_path: str, out: str) -> None:
     """Train every case of the spec: ``{name: {"pairs": n, "model": {...}, "train": {...}}}``."""
     spec = json.loads(Path(spec_path).read_text())
     for name, case in spec.items():
-        res = train(
-            make_pairs(case["pairs"]), ModelConfig(**case["model"]), TrainConfig(**case["train"]), Path(out) / name
-        )
+        model_cfg, train_cfg = ModelConfig(**case["model"]), TrainConfig(**case["train"])
+        res = train(make_pairs(case["pairs"]), model_cfg, train_cfg, Path(out) / name)
         weights = {k: v.detach().cpu() for k, v in res.model.named_parameters() if v.requires_grad}
         rank = PartialState().process_index  # after train(): its Accelerator set up the processes
         torch.save(weights, Path(out) / name / f"rank{rank}.pt")
