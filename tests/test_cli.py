@@ -59,7 +59,7 @@ def test_evaluate_json_contract(trained, files):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["n"] == 12 and 0 <= res["accuracy"] <= 1 and res["ece"] >= 0
-    assert res["by_source"]["hh"]["n"] == 12
+    assert res["by_source"]["hh-harmless"]["n"] == 12
 
 
 def test_score_one_row_per_response(trained, files, tmp_path):

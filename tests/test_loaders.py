@@ -16,7 +16,7 @@ def test_bundled_splits_are_fixed_and_disjoint():
     assert s["test"][0].chosen == bundled.hh_splits(seed=0)["test"][0].chosen
     keys = {k: {(p.prompt, p.chosen) for p in v} for k, v in s.items()}
     assert not keys["train"] & keys["test"] and not keys["validation"] & keys["test"]
-    assert all(p.prompt.endswith("Assistant:") and p.source == "hh" for p in s["test"])
+    assert all(p.prompt.endswith("Assistant:") and p.source == "hh-harmless" for p in s["test"])
     assert len(bundled.llmbar()) == 419 and len(bundled.hhh()) == 221
     assert {p.subset for p in bundled.hhh()} == {"harmless", "helpful", "honest", "other"}
     assert {p.subset for p in bundled.llmbar()} >= {"Natural", "Adversarial_Neighbor"}

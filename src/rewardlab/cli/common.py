@@ -14,9 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rewardlab.data.bundled import BUNDLED_NAMES
 from rewardlab.data.schema import DataError, PreferencePair
 
-BUNDLED = ("hh-train", "hh-validation", "hh-test", "llmbar", "hhh")
+BUNDLED = BUNDLED_NAMES  # every bundled set name usable as --data NAME
 console = Console(stderr=True)
 
 
@@ -46,7 +47,8 @@ def on_invalid_option() -> Any:
 
 
 def read_pairs(spec: str | Path, fmt: str = "auto", on_invalid: str = "raise") -> list[PreferencePair]:
-    """Pairs from a file, or from a bundled set name (``hh-train``, ``hh-test``, ``llmbar``, ``hhh``).
+    """Pairs from a file, or from a bundled set name (``hh-train``, ``pandalm-test``, ``llmbar``...;
+    all in :data:`rewardlab.data.bundled.BUNDLED_NAMES`).
 
     ``on_invalid`` (``raise`` | ``drop``) applies to files; bundled sets always drop-and-log."""
     from rewardlab.data.bundled import bundled_set

@@ -26,6 +26,12 @@ def detect_format(path: Path) -> str:
             return "llmbar"
         if {"chosen_instruction", "rejected_instruction"} <= keys:
             return "hhh"
+        if {"response1", "response2", "annotator1"} <= keys:
+            return "pandalm"
+        if {"prediction 1", "preference"} <= keys:
+            return "qa-feedback"
+        if {"reviews", "summaries"} <= keys:
+            return "summeval-op"
         if {"chosen", "rejected"} <= keys and "prompt" not in keys:
             if isinstance(first["chosen"], str) and "\n\nAssistant:" in first["chosen"]:
                 return "hh"
@@ -45,7 +51,8 @@ def load_pairs(
 ) -> list[PreferencePair]:
     """Load and validate preference pairs from ``path``.
 
-    ``fmt`` is a registered format (``trl``, ``hh``, ``llmbar``, ``hhh``) or ``auto``.
+    ``fmt`` is a registered format (``trl``, ``hh``, ``llmbar``, ``hhh``, ``pandalm``,
+    ``qa-feedback``, ``summeval-op``) or ``auto``.
     ``on_invalid="raise"`` (default) stops at the first bad row with a :class:`DataError` naming
     file, line and field; ``"drop"`` leaves bad rows out and logs each one (never silently).
     """

@@ -172,15 +172,26 @@ def validate_rows(
 ) -> Iterator[PreferencePair]:
     """Validate ``(where, record)`` items, converting each with ``convert(record, where)`` first.
 
+    A raw record must be an object. A converter returns one row, or a list of rows when one
+    record holds several pairs (an empty list: the record holds no pair, e.g. an annotator tie).
     ``on_invalid="raise"`` stops at the first bad row; ``"drop"`` leaves it out and appends the
     error to ``errors`` so the caller reports it."""
     if on_invalid not in ("raise", "drop"):
         raise ValueError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}")
     for where, rec in rows:
         try:
+            if not isinstance(rec, dict):
+                raise DataError(where, None, f"expected a JSON object, got {type(rec).__name__}")
             row = convert(rec, where) if convert else rec
-            yield pair_from_row(row, where)
         except DataError as e:
             if on_invalid == "raise" or errors is None:
                 raise
             errors.append(e)
+            continue
+        for r in row if isinstance(row, list) else [row]:
+            try:
+                yield pair_from_row(r, where)
+            except DataError as e:
+                if on_invalid == "raise" or errors is None:
+                    raise
+                errors.append(e)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,36 @@ def _read_jsonl(path: Path):
         raise DataError(str(path), None, "contains no records")
 
 
+_SEP = re.compile(r"[\s,]*")
+
+
+def _array_lines(text: str) -> list[int] | None:
+    """The 1-based line on which each element of a top-level JSON array starts (None if the text
+    is not a plain array), so errors can name ``file:line``."""
+    dec = json.JSONDecoder()
+    i = len(text) - len(text.lstrip())
+    if not text.startswith("[", i):
+        return None
+    lines, pos, line = [], i + 1, 1 + text.count("\n", 0, i + 1)
+    while True:
+        start = _SEP.match(text, pos).end()  # type: ignore[union-attr]
+        if start >= len(text) or text[start] == "]":
+            return lines
+        line += text.count("\n", pos, start)
+        lines.append(line)
+        _, end = dec.raw_decode(text, start)
+        line += text.count("\n", start, end)
+        pos = end
+
+
 def _read_json(path: Path):
     with _open(path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{e.lineno}", None, f"invalid JSON ({e.msg})") from None
+        text = f.read()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{e.lineno}", None, f"invalid JSON ({e.msg})") from None
+    lines = _array_lines(text) if isinstance(data, list) else None
     if isinstance(data, dict):  # {"data": [...]} or {"train": [...]}
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -62,7 +87,7 @@ def _read_json(path: Path):
     if not isinstance(data, list) or not data:
         raise DataError(str(path), None, "expected a non-empty JSON array of records")
     for i, rec in enumerate(data):
-        yield f"{path}[record {i}]", rec
+        yield (f"{path}:{lines[i]} [record {i}]" if lines else f"{path}[record {i}]"), rec
 
 
 def _read_parquet(path: Path):
