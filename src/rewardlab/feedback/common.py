@@ -9,13 +9,13 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rewardlab.data.bundled import bundled_set
+from rewardlab.data.bundled import BUNDLED_NAMES, bundled_set
 from rewardlab.data.load import detect_format, load_pairs
 from rewardlab.data.loaders.io import read_records
 from rewardlab.data.schema import DataError, Message, PreferencePair, Prompt, prompt_text
 from rewardlab.llm.base import GenerationConfig, LLMBackend
 
-BUNDLED_SETS = ("hh-train", "hh-validation", "hh-test", "llmbar", "hhh")
+BUNDLED_SETS = BUNDLED_NAMES
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
