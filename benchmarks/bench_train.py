@@ -101,8 +101,13 @@ class TrlSide:
         def score(texts):
             out = []
             for i in range(0, len(texts), 32):
-                b = self.tok(texts[i : i + 32], padding=True, truncation=True,
-                             max_length=self.args.max_length, return_tensors="pt")
+                b = self.tok(
+                    texts[i : i + 32],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.args.max_length,
+                    return_tensors="pt",
+                )
                 out.append(model(**b).logits[:, 0].float())
             return torch.cat(out)
 
@@ -127,21 +132,41 @@ class TrlSide:
 
         rows = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs]
         cfg = RewardConfig(
-            output_dir="/tmp/bench-trl", per_device_train_batch_size=self.args.batch_size,
-            num_train_epochs=epochs, learning_rate=lrs(self.method, self.args)[1],
-            max_length=self.args.max_length, bf16=False, gradient_checkpointing=False, seed=self.seed,
-            report_to=[], save_strategy="no", logging_steps=10, disable_tqdm=True,
+            output_dir="/tmp/bench-trl",
+            per_device_train_batch_size=self.args.batch_size,
+            num_train_epochs=epochs,
+            learning_rate=lrs(self.method, self.args)[1],
+            max_length=self.args.max_length,
+            bf16=False,
+            gradient_checkpointing=False,
+            seed=self.seed,
+            report_to=[],
+            save_strategy="no",
+            logging_steps=10,
+            disable_tqdm=True,
             dataloader_num_workers=0,
         )
         peft = trl_peft_config(self.args.max_length) if self.method == "lora" else None
-        trainer = RewardTrainer(model=self.model, args=cfg, train_dataset=datasets.Dataset.from_list(rows),
-                                processing_class=self.tok, peft_config=peft, callbacks=[EpochEval()])
+        trainer = RewardTrainer(
+            model=self.model,
+            args=cfg,
+            train_dataset=datasets.Dataset.from_list(rows),
+            processing_class=self.tok,
+            peft_config=peft,
+            callbacks=[EpochEval()],
+        )
         kept = len(trainer.train_dataset)
         t0 = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - t0
-        out = {"pairs_in": len(pairs), "pairs_trained": kept, "dropped": len(pairs) - kept,
-               "seconds": seconds, "pairs_per_s": kept * epochs / seconds, "curve": curve}
+        out = {
+            "pairs_in": len(pairs),
+            "pairs_trained": kept,
+            "dropped": len(pairs) - kept,
+            "seconds": seconds,
+            "pairs_per_s": kept * epochs / seconds,
+            "curve": curve,
+        }
         if test is not None:
             out["hh_test_accuracy"] = self.accuracy(trainer.model, test)
         return out
@@ -149,13 +174,27 @@ class TrlSide:
 
 def run_rewardlab(method: str, args, seed: int, pairs, val, test, epochs: int) -> dict:
     """rewardlab's trainer; with ``val`` it validates after every epoch (its own history rows)."""
-    t = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=lrs(method, args)[0], save_steps=0,
-                    progress=False, seed=seed, select_best=False)
-    res = train(pairs, model_cfg(method, args.max_length), t, f"/tmp/bench-rewardlab-{method}",
-                validation=val)
+    t = TrainConfig(
+        epochs=epochs,
+        batch_size=args.batch_size,
+        lr=lrs(method, args)[0],
+        save_steps=0,
+        progress=False,
+        seed=seed,
+        select_best=False,
+    )
+    res = train(
+        pairs, model_cfg(method, args.max_length), t, f"/tmp/bench-rewardlab-{method}", validation=val
+    )
     curve = [(h["seconds"], h["val_accuracy"]) for h in res.history if "val_accuracy" in h]
-    out = {"pairs_in": len(pairs), "pairs_trained": len(pairs), "dropped": 0, "seconds": res.seconds,
-           "pairs_per_s": res.pairs_per_second, "curve": curve}
+    out = {
+        "pairs_in": len(pairs),
+        "pairs_trained": len(pairs),
+        "dropped": 0,
+        "seconds": res.seconds,
+        "pairs_per_s": res.pairs_per_second,
+        "curve": curve,
+    }
     if test is not None:
         out["hh_test_accuracy"] = evaluate(res.model, test)["accuracy"]
     return out
@@ -186,9 +225,11 @@ def throughput(args, s) -> None:
     print(json.dumps(results, indent=2))
     for method, sides in results.items():
         for name, r in sides.items():
-            print(f"{method:9s} {name:10s} {r['pairs_per_s']:6.2f} pairs/s  trained {r['pairs_trained']}/"
-                  f"{r['pairs_in']} (dropped {r['dropped']}) in {r['seconds']:.0f}s  "
-                  f"HH test {100 * r['hh_test_accuracy']:.1f}%")
+            print(
+                f"{method:9s} {name:10s} {r['pairs_per_s']:6.2f} pairs/s  trained {r['pairs_trained']}/"
+                f"{r['pairs_in']} (dropped {r['dropped']}) in {r['seconds']:.0f}s  "
+                f"HH test {100 * r['hh_test_accuracy']:.1f}%"
+            )
     for method, sides in results.items():
         ratio = sides["rewardlab"]["pairs_per_s"] / sides["trl"]["pairs_per_s"]
         print(f"training throughput ratio rewardlab/TRL [{method}]: {ratio:.2f}x")
@@ -210,17 +251,26 @@ def tta(args, s) -> None:
             r["trl_best"].append(target)
             r["rl_best"].append(max(a for _, a in ours["curve"]))
             print(json.dumps({"method": method, "seed": seed, "trl": trl, "rewardlab": ours}), flush=True)
-    print(f"\ntime to accuracy, {args.pairs} pairs, {args.epochs} epochs, {args.seeds} seeds "
-          "(target = TRL's best validation accuracy in that run)")
+    print(
+        f"\ntime to accuracy, {args.pairs} pairs, {args.epochs} epochs, {args.seeds} seeds "
+        "(target = TRL's best validation accuracy in that run)"
+    )
     print("method    | TRL s to target | rewardlab s to target | TRL best val | rewardlab best val")
     for method, r in rows.items():
-        print(f"{method:9s} | {mean_ci(r['trl_t']):>15s} | {mean_ci(r['rl_t']):>21s} | "
-              f"{mean_ci(r['trl_best']):>12s} | {mean_ci(r['rl_best']):>18s}")
+        print(
+            f"{method:9s} | {mean_ci(r['trl_t']):>15s} | {mean_ci(r['rl_t']):>21s} | "
+            f"{mean_ci(r['trl_best']):>12s} | {mean_ci(r['rl_best']):>18s}"
+        )
     for method, r in rows.items():
         ratios = [t / o for t, o in zip(r["trl_t"], r["rl_t"], strict=True) if math.isfinite(o)]
-        print(f"time-to-accuracy ratio TRL/rewardlab [{method}]: "
-              + (f"{statistics.fmean(ratios):.2f}x (seeds where rewardlab reached it: {len(ratios)})"
-                 if ratios else "rewardlab never reached TRL's best"))
+        print(
+            f"time-to-accuracy ratio TRL/rewardlab [{method}]: "
+            + (
+                f"{statistics.fmean(ratios):.2f}x (seeds where rewardlab reached it: {len(ratios)})"
+                if ratios
+                else "rewardlab never reached TRL's best"
+            )
+        )
 
 
 def main() -> None:
