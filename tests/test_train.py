@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 
+import pytest
 import torch
+from accelerate.utils import set_seed
 
 from pairs_data import make_pairs
+from rewardlab.data.schema import PreferencePair
 from rewardlab.evaluate.evaluator import evaluate
 from rewardlab.models.config import ModelConfig
 from rewardlab.models.reward_model import RewardModel
@@ -48,37 +52,85 @@ def test_trunk_cache_trains_like_no_cache(tiny_bert, tmp_path):
         assert torch.allclose(out[True][k], out[False][k], atol=1e-4), k
 
 
-def test_resume_from_checkpoint_continues(tiny_bert, tmp_path):
-    m, t = _cfgs(tiny_bert)
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+
+
+def _assert_weights(a: dict, b: dict, atol: float) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=atol, msg=k)
+
+
+def _step_rows(folder) -> list[int]:
+    return [r["step"] for r in map(json.loads, open(folder / "train_log.jsonl")) if "loss" in r]
+
+
+@pytest.mark.parametrize("cache_trunk", [False, True])
+def test_resume_from_checkpoint_continues(tiny_bert, tmp_path, cache_trunk):
+    m, t = _cfgs(tiny_bert, cache_trunk=cache_trunk)
     t.epochs, t.save_steps = 2, 2
-    torch.manual_seed(0)
     full = train(make_pairs(32), m, t, tmp_path / "full")
     # a run stopped mid-epoch (step 3 of 4 per epoch), then resumed with the same config
-    t1 = TrainConfig(**{**t.__dict__, "max_steps": 3})
-    torch.manual_seed(0)
-    train(make_pairs(32), m, t1, tmp_path / "part")
+    train(make_pairs(32), m, TrainConfig(**{**t.__dict__, "max_steps": 3}), tmp_path / "part")
     state = json.loads((tmp_path / "part" / "checkpoint" / "trainer_state.json").read_text())
     assert (state["epoch"], state["batch"], state["step"]) == (0, 3, 3)
-    t2 = TrainConfig(**{**t.__dict__, "resume": True})
-    torch.manual_seed(0)
-    resumed = train(make_pairs(32), m, t2, tmp_path / "part")
+    resumed = train(make_pairs(32), m, TrainConfig(**{**t.__dict__, "resume": True}), tmp_path / "part")
     assert resumed.steps == full.steps
-    steps = [
-        json.loads(line).get("loss") and json.loads(line)["step"]
-        for line in open(tmp_path / "part" / "train_log.jsonl")
-    ]
-    assert [s for s in steps if s] == list(range(1, full.steps + 1))  # no step lost or repeated
-    # Same batches in the same order from restored weights and optimizer state; dropout RNG and
-    # float summation order differ after a restart, so weights agree closely, not bitwise.
-    a = dict(full.model.named_parameters())
-    for k, v in resumed.model.named_parameters():
-        if v.requires_grad:
-            assert torch.allclose(v, a[k], atol=5e-2), k
+    assert _step_rows(tmp_path / "part") == list(range(1, full.steps + 1))  # none lost or repeated
+    # Same weights, optimizer, scheduler, RNG and batch order, dropout-free model: exact. With the
+    # trunk cache, the resumed run recomputes the cached states of the skipped batches' sequences
+    # inside other batches (other padding length, so another float summation order): ~1e-8.
+    _assert_weights(_weights(resumed.model), _weights(full.model), atol=1e-6 if cache_trunk else 0.0)
+
+
+def test_max_steps_on_an_epoch_end_stops_there(tiny_bert, tmp_path):
+    m, t = _cfgs(tiny_bert, max_steps=4)  # 32 pairs in batches of 8: 4 steps per epoch
+    res = train(make_pairs(32), m, t, tmp_path / "rm", validation=make_pairs(8))
+    assert res.steps == 4 and _step_rows(tmp_path / "rm") == [1, 2, 3, 4]
+    state = json.loads((tmp_path / "rm" / "checkpoint" / "trainer_state.json").read_text())
+    assert (state["epoch"], state["batch"], state["step"]) == (1, 0, 4)
+    assert state["best"]["epoch"] == 0 and [r["epoch"] for r in res.history] == [0]
+
+
+def test_max_steps_before_any_validation_keeps_the_last_weights(tiny_bert, tmp_path, caplog):
+    m, t = _cfgs(tiny_bert, max_steps=2)  # inside epoch 0: nothing validated
+    plain = train(make_pairs(32), m, t, tmp_path / "plain")
+    with caplog.at_level(logging.WARNING, logger="rewardlab.train.trainer"):
+        res = train(make_pairs(32), m, t, tmp_path / "val", validation=make_pairs(8))
+    _assert_weights(_weights(res.model), _weights(plain.model), atol=0.0)  # trained, not the init
+    assert "no epoch was validated" in caplog.text
+    set_seed(t.seed)
+    init = _weights(RewardModel.build(m))
+    assert any(not torch.equal(init[k], v) for k, v in _weights(res.model).items())
+    texts = (["how do I fix my bike?"], ["please check the chain"])
+    saved = RewardModel.load(tmp_path / "val").score(*texts)
+    assert torch.equal(saved, RewardModel.load(tmp_path / "plain").score(*texts))
+
+
+def test_resume_with_validation_returns_the_best_validated_epoch(tiny_bert, tmp_path):
+    m, t = _cfgs(tiny_bert)
+    t.epochs = 3
+    pairs = make_pairs(32)
+    # validation with chosen and rejected swapped: the more the model learns, the worse it scores,
+    # so the first epoch is the best one and a later state must never replace it
+    val = [PreferencePair(p.prompt, p.rejected, p.chosen) for p in make_pairs(8)]
+    full = train(pairs, m, t, tmp_path / "full", validation=val)
+    accuracies = [r["val_accuracy"] for r in full.history]
+    assert accuracies.index(max(accuracies)) == 0
+    # the weights at the end of epoch 0: the same run stopped there by max_steps, no select-best
+    ref = _weights(train(pairs, m, TrainConfig(**{**t.__dict__, "max_steps": 4}), tmp_path / "ref").model)
+    _assert_weights(_weights(full.model), ref, atol=0.0)
+    # stopped inside epoch 1 (after epoch 0 was validated), then resumed to the end
+    train(pairs, m, TrainConfig(**{**t.__dict__, "max_steps": 6}), tmp_path / "part", validation=val)
+    resumed = train(
+        pairs, m, TrainConfig(**{**t.__dict__, "resume": True}), tmp_path / "part", validation=val
+    )
+    assert resumed.steps == full.steps
+    _assert_weights(_weights(resumed.model), ref, atol=1e-6)
 
 
 def test_critique_conditioned_rm_reads_critiques(tiny_bert, tmp_path):
-    import pytest
-
     m, t = _cfgs(tiny_bert)
     m.critiques = True
     t.epochs = 1
