@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from rewardlab.data.schema import DataError
-from rewardlab.llm.jobs import _job_lock, repair_tail, resumable_map
+from rewardlab.llm.jobs import (
+    ConfigMismatch,
+    _job_lock,
+    discard_output,
+    meta_path,
+    repair_tail,
+    resumable_map,
+)
 
 ITEMS = [{"id": f"q{i}", "prompt": f"prompt {i}"} for i in range(7)]
 
@@ -91,6 +98,38 @@ def test_errors(tmp_path: Path) -> None:
         resumable_map(ITEMS, upper, out, key=lambda it: it["id"], progress=False)
 
 
+def test_config_is_recorded_and_a_mismatch_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    cfg = {"model": "m1", "gen": {"temperature": 0.7, "seed": 0}, "path": Path("t.txt")}
+    resumable_map(ITEMS[:3], upper, out, key=lambda it: it["id"], progress=False, config=cfg)
+    assert json.loads(meta_path(out).read_text())["config"]["path"] == "t.txt"
+    seen: list[str] = []
+
+    def spy(batch: list[dict]) -> list[dict]:
+        seen.extend(it["id"] for it in batch)
+        return upper(batch)
+
+    other = {**cfg, "gen": {"temperature": 0.0, "seed": 0}}
+    with pytest.raises(ConfigMismatch, match=r"out\.jsonl: its 3 row\(s\).*gen\.temperature: 0\.7 → 0\.0"):
+        resumable_map(ITEMS, spy, out, key=lambda it: it["id"], progress=False, config=other)
+    assert seen == [] and len(lines(out)) == 3
+    rows = resumable_map(ITEMS, spy, out, key=lambda it: it["id"], progress=False, config=cfg)
+    assert seen == ["q3", "q4", "q5", "q6"] and len(rows) == 7  # the same config resumes
+    assert discard_output(out) and not out.exists() and not meta_path(out).exists()
+    rows = resumable_map(ITEMS, upper, out, key=lambda it: it["id"], progress=False, config=other)
+    assert len(rows) == 7 and json.loads(meta_path(out).read_text())["config"]["gen"]["temperature"] == 0
+
+
+def test_rows_without_a_record_are_refused_but_an_empty_file_is_not(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    resumable_map(ITEMS[:2], upper, out, key=lambda it: it["id"], progress=False)  # no config
+    with pytest.raises(ConfigMismatch, match="no record"):
+        resumable_map(ITEMS, upper, out, key=lambda it: it["id"], progress=False, config={"a": 1})
+    out.write_text("")
+    rows = resumable_map(ITEMS, upper, out, key=lambda it: it["id"], progress=False, config={"a": 1})
+    assert len(rows) == 7 and meta_path(out).exists()
+
+
 def test_second_writer_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     with _job_lock(out):
@@ -119,7 +158,8 @@ JOB = textwrap.dedent(
         replies = llm.chat([[{"role": "user", "content": it["prompt"]}] for it in batch], gen)
         return [{"prompt": it["prompt"], "reply": r} for it, r in zip(batch, replies)]
 
-    resumable_map(items, fn, out, key=lambda it: it["id"], batch_size=1, desc="gen")
+    config = {"llm": llm.fingerprint(), "gen": gen.__dict__}
+    resumable_map(items, fn, out, key=lambda it: it["id"], batch_size=1, desc="gen", config=config)
     """
 )
 
@@ -148,3 +188,4 @@ def test_kill_and_resume_real_generation_job(tmp_path: Path) -> None:
     assert len(rows) == n and sorted(keys) == sorted(str(i) for i in range(n))
     assert all(r["reply"] for r in rows)
     assert keys[:written] == [str(i) for i in range(written)]  # rows from the killed run kept
+    assert json.loads(meta_path(out).read_text())["config"]["gen"]["max_new_tokens"] == 8

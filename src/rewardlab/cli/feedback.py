@@ -32,7 +32,8 @@ from rewardlab.feedback import (
 )
 from rewardlab.feedback.common import JobIO, load_pair_input
 from rewardlab.llm import BackendConfig, build_backend
-from rewardlab.llm.base import GenerationConfig
+from rewardlab.llm.base import GenerationConfig, backend_identity
+from rewardlab.llm.jobs import discard_output
 
 console = Console(stderr=True)
 generate_app = typer.Typer(
@@ -42,9 +43,12 @@ generate_app = typer.Typer(
 app.add_typer(generate_app, name="generate")
 
 
-def _guard(fn: Callable[[], Any]) -> Any:
-    """Run ``fn``; turn data/config errors into a one-line message and exit code 2."""
+def _guard(fn: Callable[[], Any], io: JobIO | None = None) -> Any:
+    """Run ``fn`` (after discarding ``io.out`` under ``--overwrite``); turn data/config errors
+    into a one-line message and exit code 2."""
     try:
+        if io is not None and io.overwrite:
+            discard_output(io.out)
         return fn()
     except (DataError, ValueError, FileNotFoundError, RuntimeError) as e:
         console.print(f"[red]error:[/red] {e}", markup=True, highlight=False)
@@ -57,12 +61,22 @@ class LazyBackend:
     def __init__(self, cfg: BackendConfig) -> None:
         self._cfg, self._backend = cfg, None
 
+    def identity(self) -> dict[str, Any]:
+        """The backend's identity without loading the model (a server with no --model given is
+        asked for its first model, as the built backend would)."""
+        if self._backend is None and (self._cfg.backend != "openai" or self._cfg.model):
+            return self._cfg.identity()
+        return backend_identity(self._get())
+
+    def _get(self) -> Any:
+        if self._backend is None:
+            self._backend = build_backend(self._cfg)
+        return self._backend
+
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("_"):
             raise AttributeError(attr)
-        if self._backend is None:
-            self._backend = build_backend(self._cfg)
-        return getattr(self._backend, attr)
+        return getattr(self._get(), attr)
 
 
 def _table(title: str, rows: dict[str, Any]) -> None:
@@ -102,7 +116,7 @@ def critique(io: JobIO, cfg: CritiqueConfig, gen: GenerationConfig, llm: Backend
             },
         )
 
-    _guard(run)
+    _guard(run, io)
 
 
 @config_command(app, "judge", JobIO, JudgeConfig, BackendConfig)
@@ -125,7 +139,7 @@ def judge(io: JobIO, cfg: JudgeConfig, llm: BackendConfig) -> None:
             " = share of single-order answers where A won (0.5 = none)"
         )
 
-    _guard(run)
+    _guard(run, io)
 
 
 @config_command(generate_app, "rmboost", JobIO, RMBoostConfig, GenerationConfig, BackendConfig)
@@ -137,7 +151,7 @@ def rmboost(io: JobIO, cfg: RMBoostConfig, gen: GenerationConfig, llm: BackendCo
         rows, new = generate_rmboost(items, LazyBackend(llm), io.out, cfg, gen, io.chunk)
         _generated(io, rows, new, len(items), "RMBoost")
 
-    _guard(run)
+    _guard(run, io)
 
 
 @config_command(generate_app, "rlaif", JobIO, RLAIFConfig, GenerationConfig, BackendConfig)
@@ -149,7 +163,7 @@ def rlaif(io: JobIO, cfg: RLAIFConfig, gen: GenerationConfig, llm: BackendConfig
         rows, new = generate_rlaif(items, LazyBackend(llm), io.out, cfg, gen, io.chunk)
         _generated(io, rows, new, len(items), "RLAIF")
 
-    _guard(run)
+    _guard(run, io)
 
 
 def _renamed(cls: type, renames: dict[str, str]) -> type:
@@ -183,4 +197,4 @@ def west_of_n(io: JobIO, cfg: WestOfNConfig, gen: GenerationConfig, opts: Any) -
         rows, new = generate_west_of_n(items, backend, io.out, cfg, gen, io.chunk)
         _generated(io, rows, new, len(items), f"West-of-{cfg.n}")
 
-    _guard(run)
+    _guard(run, io)

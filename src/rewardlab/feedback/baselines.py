@@ -22,7 +22,7 @@ from rewardlab.feedback.common import (
     render_prompt,
     sample_responses,
 )
-from rewardlab.feedback.jobs import run_job
+from rewardlab.feedback.jobs import job_config, run_job
 from rewardlab.feedback.judge import JudgeConfig, compare
 from rewardlab.llm.base import GenerationConfig, LLMBackend
 
@@ -92,7 +92,8 @@ def generate_rlaif(
         return rows
 
     key = lambda item: item_key(item[0], item[1].prompt)  # noqa: E731
-    return run_job(list(enumerate(items)), work, out, key, chunk, "rlaif")
+    config = job_config("rlaif", backend, cfg=cfg, gen=gen, principles=principles, template=template)
+    return run_job(list(enumerate(items)), work, out, key, chunk, "rlaif", config)
 
 
 @dataclass
@@ -185,4 +186,5 @@ def generate_west_of_n(
         return rows
 
     key = lambda item: item_key(item[0], item[1].prompt)  # noqa: E731
-    return run_job(list(enumerate(items)), work, out, key, chunk, f"west-of-{cfg.n}")
+    config = job_config("west-of-n", backend, cfg=cfg, gen=gen)
+    return run_job(list(enumerate(items)), work, out, key, chunk, f"west-of-{cfg.n}", config)

@@ -198,6 +198,13 @@ class JobIO:
     chunk: int = field(
         default=16, metadata={"help": "items per resumable write (a kill loses at most these)"}
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "discard rows already in --out and start afresh (needed to rerun into the "
+            "same file with another model, sampling, template or option: resuming refuses that)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.data is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rewardlab.data.schema import PreferencePair
 from rewardlab.feedback.common import Template, item_key, render_prompt
-from rewardlab.feedback.jobs import run_job
+from rewardlab.feedback.jobs import job_config, run_job
 from rewardlab.feedback.qc import QCContext, QCReport, check_critique
 from rewardlab.llm.base import GenerationConfig, LLMBackend
 from rewardlab.registry import Registry
@@ -147,7 +147,10 @@ def critique_pairs(
         return rows
 
     key = lambda item: item_key(item[0], item[1].prompt, item[1].chosen, item[1].rejected)  # noqa: E731
-    rows, n_new = run_job(todo, work, out, key, batch_size, f"critique ({cfg.degrade})")
+    # the shuffle permutation depends on the number of pairs: part of the configuration
+    extra = {"n_pairs": len(pairs)} if mode.sources is not _identity else {}
+    config = job_config("critique", backend, cfg=cfg, gen=gen, template=template, **extra)
+    rows, n_new = run_job(todo, work, out, key, batch_size, f"critique ({cfg.degrade})", config)
     report = QCReport()
     for row in rows:
         qc = row.get("metadata", {}).get("critique", {}).get("qc", {})

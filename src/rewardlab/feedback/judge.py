@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rewardlab.data.schema import PreferencePair
 from rewardlab.feedback.common import Template, item_key, render_prompt
-from rewardlab.feedback.jobs import run_job
+from rewardlab.feedback.jobs import job_config, run_job
 from rewardlab.feedback.principles import Principle, parse_principle
 from rewardlab.llm.base import LLMBackend
 
@@ -206,5 +206,6 @@ def judge_pairs(
         return rows
 
     key = lambda item: item_key(item[0], item[1].prompt, item[1].chosen, item[1].rejected)  # noqa: E731
-    rows, n_new = run_job(todo, work, out, key, batch_size, "judge")
+    config = job_config("judge", backend, cfg=cfg, principles=principles, template=template)
+    rows, n_new = run_job(todo, work, out, key, batch_size, "judge", config)
     return rows, JudgeStats.from_rows(rows, principles), n_new

@@ -24,7 +24,7 @@ from rewardlab.feedback.common import (
     render_prompt,
     sample_responses,
 )
-from rewardlab.feedback.jobs import run_job
+from rewardlab.feedback.jobs import job_config, run_job
 from rewardlab.llm.base import GenerationConfig, LLMBackend
 
 
@@ -170,4 +170,5 @@ def generate_rmboost(
         return rows
 
     key = lambda item: item_key(item[0], item[1].prompt)  # noqa: E731
-    return run_job(list(enumerate(items)), work, out, key, chunk, "rmboost")
+    config = job_config("rmboost", backend, cfg=cfg, gen=gen, template=template, aspects=pool)
+    return run_job(list(enumerate(items)), work, out, key, chunk, "rmboost", config)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rewardlab.llm import local as _local  # noqa: F401  (registers "local")
 from rewardlab.llm import openai_compat as _openai  # noqa: F401  (registers "openai")
@@ -16,7 +17,7 @@ from rewardlab.llm.base import BACKENDS, GenerationConfig, LLMBackend
 from rewardlab.llm.cache import CachedBackend, GenerationCache
 from rewardlab.llm.jobs import resumable_map
 from rewardlab.llm.local import LocalBackend
-from rewardlab.llm.openai_compat import OpenAIBackend
+from rewardlab.llm.openai_compat import OpenAIBackend, normalize_base_url
 
 DEFAULT_LOCAL_MODEL = "smollm2"
 
@@ -84,6 +85,14 @@ class BackendConfig:
             raise ValueError(f"timeout must be > 0, got {self.timeout}")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ValueError(f"dtype: unknown {self.dtype!r}")
+
+    def identity(self) -> dict[str, Any]:
+        """The identity the built backend will report (:func:`~rewardlab.llm.base.backend_identity`),
+        read from the config alone: kind, model name and, for ``openai``, the server URL."""
+        ident: dict[str, Any] = {"backend": self.backend, "model": self.model}
+        if self.backend == "openai":
+            ident["base_url"] = normalize_base_url(self.base_url)
+        return ident
 
 
 def build_backend(cfg: BackendConfig | None = None) -> LLMBackend:
