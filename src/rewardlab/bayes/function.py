@@ -18,10 +18,10 @@ interact in eval mode, so summing outputs before the backward pass separates exa
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 import torch
-from laplace.curvature import CurvlinopsGGN
 from torch import nn
 
 from rewardlab.models.backbone import head_names
@@ -166,14 +166,28 @@ def _param_jac(m: nn.Linear, kind: str, a: torch.Tensor, g: torch.Tensor | None,
     return out.index_add_(0, torch.arange(rows, device=a.device) % n, per_row)
 
 
-class TrunkGGN(CurvlinopsGGN):
-    """laplace-torch's curvlinops GGN backend (KFAC via curvlinops) with fast Jacobians.
+@cache
+def trunk_ggn() -> type:
+    """The ``TrunkGGN`` backend class, built on first use: laplace-torch is an optional extra
+    (``rewardlab[bayes]``), so importing this module (ensembles need it) must not import it."""
+    from laplace.curvature import CurvlinopsGGN
 
-    Jacobians (used by the diagonal GGN and by the GLM predictive) come from
-    :func:`linear_jacobians` (one backward pass per output) instead of ``torch.func.jacrev``
-    (one per example and output); other parameters fall back to the parent's jacrev.
-    """
+    class TrunkGGN(CurvlinopsGGN):
+        """laplace-torch's curvlinops GGN backend (KFAC via curvlinops) with fast Jacobians.
 
-    def jacobians(self, x: Any, enable_backprop: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        fast = None if enable_backprop else linear_jacobians(self.model, x, self.params)
-        return fast if fast is not None else super().jacobians(x, enable_backprop)
+        Jacobians (used by the diagonal GGN and by the GLM predictive) come from
+        :func:`linear_jacobians` (one backward pass per output) instead of ``torch.func.jacrev``
+        (one per example and output); other parameters fall back to the parent's jacrev.
+        """
+
+        def jacobians(self, x: Any, enable_backprop: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+            fast = None if enable_backprop else linear_jacobians(self.model, x, self.params)
+            return fast if fast is not None else super().jacobians(x, enable_backprop)
+
+    return TrunkGGN
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TrunkGGN":  # the class under its old name, still importable
+        return trunk_ggn()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

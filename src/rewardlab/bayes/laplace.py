@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from rewardlab.bayes.config import LaplaceConfig, PriorMethod
-from rewardlab.bayes.function import RewardFunction, TrunkGGN, select_params, trunk_states
+from rewardlab.bayes.function import RewardFunction, select_params, trunk_ggn, trunk_states
 from rewardlab.bayes.uncertainty import PreferencePrediction, probit_preference
 from rewardlab.data.schema import PreferencePair, Prompt
 from rewardlab.models.reward_model import META, RewardModel, pad_batch
@@ -107,7 +107,7 @@ class Posterior:
             subset_of_weights="all",
             hessian_structure=cfg.hessian.value,
             prior_precision=cfg.prior_precision,
-            backend=TrunkGGN,
+            backend=trunk_ggn(),
         )
         self.tuning: dict = {}
 
