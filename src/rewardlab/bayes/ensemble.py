@@ -23,7 +23,7 @@ import torch
 
 from rewardlab.bayes.config import EnsembleConfig
 from rewardlab.bayes.function import trunk_states
-from rewardlab.bayes.laplace import model_dir, token_batches
+from rewardlab.bayes.laplace import encode_sides, model_dir, token_batches
 from rewardlab.bayes.uncertainty import PreferencePrediction
 from rewardlab.data.schema import PreferencePair, Prompt
 from rewardlab.models.backbone import head_names
@@ -88,17 +88,17 @@ class Ensemble:
                     out[m, idx] = fwd(**batch, states=states).float().cpu()
         return out
 
-    def predict(self, prompts: list[Prompt], responses: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and variance across members, each (N, K)."""
-        r = self.member_rewards(self.rm.encode(prompts, responses))  # (M, N, K)
+    def predict(
+        self, prompts: list[Prompt], responses: list[str], critiques: list[str | None] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance across members, each (N, K) (critiques for a critique RM)."""
+        r = self.member_rewards(self.rm.encode(prompts, responses, critiques))  # (M, N, K)
         return r.mean(0), r.var(0, unbiased=False)
 
     def preference_pairs(self, pairs: list[PreferencePair], objective: int = 0) -> PreferencePrediction:
         """P(chosen ≻ rejected) averaged over members; mean/variance of Δ across members."""
-        prompts = [p.prompt for p in pairs] * 2
-        r = self.member_rewards(
-            self.rm.encode(prompts, [p.chosen for p in pairs] + [p.rejected for p in pairs])
-        )
+        chosen, rejected = encode_sides(self.rm, pairs)  # with critiques for a critique RM
+        r = self.member_rewards(chosen + rejected)
         rc, rr = r[:, : len(pairs), objective], r[:, len(pairs) :, objective]  # (M, N)
         delta = (rc - rr).double()
         return PreferencePrediction(torch.sigmoid(delta).mean(0), delta.mean(0), delta.var(0, unbiased=False))
@@ -118,10 +118,19 @@ class Ensemble:
 
 
 def _train_member(
-    rm: RewardModel, pairs: list[PreferencePair], store: dict, cfg: EnsembleConfig, seed: int
+    rm: RewardModel,
+    pairs: list[PreferencePair],
+    store: dict,
+    cfg: EnsembleConfig,
+    seed: int,
+    start: dict[str, torch.Tensor],
 ) -> dict[str, torch.Tensor]:
-    """One member: fresh init (:func:`reinit_member`), then the one trainer (:func:`train`: margins,
-    accelerate, trunk cache and fast top) in memory, with this member's seed for the data order."""
+    """One member: the shared ``start`` weights (so no member starts from another's pooler), fresh
+    LoRA and head (:func:`reinit_member`), then the one trainer (:func:`train`: margins, accelerate,
+    trunk cache and fast top) in memory, with this member's seed for init and data order."""
+    with torch.no_grad():
+        for name, p in _trainable(rm).items():
+            p.copy_(start[name])
     reinit_member(rm, seed)
     tcfg = TrainConfig(
         epochs=cfg.epochs,
@@ -151,7 +160,8 @@ def train_ensemble(
         raise ValueError("the reward model has no trainable weights (load it with adapter=True)")
     trunk = TrunkCache(rm, rm.trunk_split)  # its store is shared by every member's training run
     t0 = time.perf_counter()
-    members = [_train_member(rm, pairs, trunk.store, cfg, cfg.seed + m) for m in range(cfg.members)]
+    start = {n: p.detach().clone() for n, p in _trainable(rm).items()}
+    members = [_train_member(rm, pairs, trunk.store, cfg, cfg.seed + m, start) for m in range(cfg.members)]
     log.info(
         "ensemble of %d members trained on %d pairs in %.0fs (trunk cache %.0f MB)",
         cfg.members,
