@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -63,6 +64,7 @@ class Run:
     best: BestState
     bar: tqdm | None = None
     seen: int = 0  # pairs trained on, all processes
+    started: float = field(default_factory=time.perf_counter)  # wall clock at the start of the run
 
 
 def _micro_step(run: Run, batch: dict) -> torch.Tensor:
@@ -124,26 +126,36 @@ def train_epoch(run: Run, state: TrainerState) -> None:
             return
 
 
+def agreement(rc: torch.Tensor, rr: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(correct, counted) over the unmasked (pair, objective) entries of (B, K) rewards: an entry is
+    correct when sign(r_c − r_r) agrees with its label (target > 0.5: chosen; < 0.5: rejected);
+    a tie in reward, or a label of exactly 0.5, is wrong."""
+    right = ((rc - rr) * (2 * targets - 1)) > 0
+    return torch.stack([(right & mask).sum(), mask.sum()])
+
+
 @torch.no_grad()
 def validate(run: Run, data: EncodedPairs, offset: int) -> dict:
-    """Accuracy (ties wrong) and mean BT loss on held-out pairs; sequence ids start at ``offset``
+    """Accuracy (ties wrong) and mean BT loss on held-out pairs under the label rule: over every
+    objective a pair trains (its mask), against its label; sequence ids start at ``offset``
     in the trunk cache (after the training sequences)."""
     collate = PairCollator(data, run.fwd.rm.tokenizer.pad_token_id)
-    correct, loss = 0, 0.0
+    counts, loss = torch.zeros(2), 0.0
     with eval_mode(run.fwd):
         for start in range(0, len(data), 32):
             b = collate(list(range(start, min(start + 32, len(data)))))
             r = run.fwd(**run.fwd.inputs(b, run.acc.device, offset)).float().cpu()  # (2b, K)
             rc, rr = r.chunk(2)
-            correct += int((rc[:, 0] > rr[:, 0]).sum())
-            loss += float(bradley_terry_loss(rc, rr)) * len(rc)
-    return {"val_accuracy": correct / len(data), "val_loss": loss / len(data)}
+            counts += agreement(rc, rr, b["targets"], b["mask"])
+            loss += float(bradley_terry_loss(rc, rr, None, b["targets"], b["mask"])) * len(rc)
+    return {"val_accuracy": float(counts[0] / counts[1].clamp_min(1)), "val_loss": loss / len(data)}
 
 
 def end_epoch(run: Run, state: TrainerState, val: EncodedPairs | None, offset: int) -> dict:
     """Close epoch ``state.epoch``: validate, offer the weights to select-best, move ``state`` to
     the next epoch and checkpoint. Returns the epoch's row."""
     row: dict = {"epoch": state.epoch, "step": state.step}
+    row["seconds"] = time.perf_counter() - run.started  # wall time since the run began
     if val is not None:
         row.update(validate(run, val, offset))
         if run.cfg.select_best:

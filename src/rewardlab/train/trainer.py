@@ -166,7 +166,7 @@ def train(
         desc="train",
         unit="batch",
     )
-    t0 = time.perf_counter()
+    t0 = run.started = time.perf_counter()
     try:
         history = _epochs(run, state, val, offset=2 * len(data))
     finally:

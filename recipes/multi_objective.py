@@ -1,0 +1,268 @@
+"""MORLAIF in miniature: per-principle reward models + a scalarizer vs one monolithic RM.
+
+Two experiments, each over ``--seeds`` seeds, every model on every bundled evaluation set beside
+both length heuristics (95% t-intervals over seeds):
+
+* ``mix`` — the lever on the demo RM. Training pairs: HH harmless (objective ``harmlessness``) +
+  PandaLM + qa-feedback (objective ``helpfulness``, soft human labels). Models:
+  ``harmless`` (K=1 on HH harmless only: today's demo RM), ``union`` (K=1 on the union, plain
+  preferences), ``multi`` (K=2 heads; a pair trains only the objective of its source — the other is
+  masked). The multi RM's weighted-sum weights are fitted by logistic regression on the validation
+  mix (the human preference as the overall label); every scalarizer is scored on the same heads.
+  Held out from all training: LLMBar, HHH, SummEval-OP.
+* ``summeval`` — SummEval-OP, held-out products: ``mono`` (K=1 on the overall label) vs ``multi``
+  (7 aspect heads on the aspect labels; weights fitted on the validation products' overall label),
+  at several training sizes (``--summeval-sizes``).
+
+All models: embedded MiniLM, LoRA r16 on the last layer, ``--epochs`` epochs, no epoch selection
+(every model gets the same schedule). The frozen lower layers are identical for every model, so
+their outputs are computed once per set and shared (training: the trunk cache; evaluation: the
+states entering the last layer) — the scores are the same as ``rewardlab evaluate`` (same math).
+
+Resumable: every finished (experiment, model, size, seed) appends a row to OUT/results.jsonl and
+is skipped on a rerun. Writes OUT/table.md and OUT/plot.png.
+
+    python recipes/multi_objective.py --out runs/multi_objective [--seeds 5] [--experiments mix,summeval]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import random
+import statistics
+from pathlib import Path
+
+import torch
+
+from rewardlab.data.bundled import bundled_set
+from rewardlab.data.schema import PreferencePair
+from rewardlab.evaluate.metrics import length_heuristics, pairwise_accuracy
+from rewardlab.models.config import ModelConfig
+from rewardlab.models.fast_top import below_top, cls_top_rewards
+from rewardlab.models.reward_model import RewardModel
+from rewardlab.objectives import SCALARIZERS, fit_weights, normalise, reward_scale, scalarize
+from rewardlab.train.config import TrainConfig
+from rewardlab.train.trainer import train
+
+log = logging.getLogger("multi_objective")
+EVAL_SETS = ("hh-test", "pandalm-test", "qafeedback-test", "summeval-test", "llmbar", "hhh")
+ASPECTS = [
+    "fluency",
+    "coherence",
+    "relevance",
+    "faithfulness",
+    "aspect_coverage",
+    "sentiment_consistency",
+    "specificity",
+]
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+
+
+class FrozenTrunkScorer:
+    """Scores pairs with any last-layer RM over the shared frozen MiniLM: the states entering the
+    last layer are computed once (``below_top``), each RM then runs only its last layer + head."""
+
+    def __init__(self, rm: RewardModel, pairs: list[PreferencePair], batch: int = 32) -> None:
+        seqs = rm.encode(
+            [p.prompt for p in pairs for _ in (0, 1)], [r for p in pairs for r in (p.chosen, p.rejected)]
+        )
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]["input_ids"]))
+        self.n, self.batches = len(seqs), []
+        rm.eval()
+        with torch.inference_mode():
+            for s in range(0, len(order), batch):
+                idx = order[s : s + batch]
+                b = rm.collate([seqs[i] for i in idx])
+                self.batches.append((idx, below_top(rm, b), b["attention_mask"]))
+
+    @torch.inference_mode()
+    def rewards(self, rm: RewardModel) -> tuple[torch.Tensor, torch.Tensor]:
+        """(r_chosen, r_rejected), each (P, K)."""
+        rm.eval()
+        out = torch.empty(self.n, rm.cfg.num_objectives)
+        for idx, states, mask in self.batches:
+            out[idx] = cls_top_rewards(rm, states, mask).float()
+        return out[0::2], out[1::2]
+
+
+def ci(xs: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of a 95% t-interval."""
+    m = statistics.fmean(xs)
+    h = T95.get(len(xs) - 1, 1.96) * statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
+    return m, h
+
+
+def with_labels(pairs: list[PreferencePair], labels: dict | None) -> list[PreferencePair]:
+    """Copies with ``labels`` replaced (``None`` = keep)."""
+    return pairs if labels is None else [dataclasses.replace(p, labels=dict(labels)) for p in pairs]
+
+
+def mix_data(seed: int) -> dict:
+    """Training/validation pairs of the mix experiment, per model."""
+    hh = {s: bundled_set(f"hh-{s}") for s in ("train", "validation")}
+    helpful = {
+        s: bundled_set(f"pandalm-{s}") + bundled_set(f"qafeedback-{s}") for s in ("train", "validation")
+    }
+    harm = {s: with_labels(hh[s], {"harmlessness": 1.0}) for s in hh}
+    union = {s: with_labels(hh[s] + helpful[s], {}) for s in hh}
+    multi = {s: harm[s] + helpful[s] for s in hh}  # helpful pairs keep {"helpfulness": p}
+    return {
+        "harmless": (ModelConfig(), with_labels(hh["train"], {}), with_labels(hh["validation"], {})),
+        "union": (ModelConfig(), union["train"], union["validation"]),
+        "multi": (
+            ModelConfig(objectives=["harmlessness", "helpfulness"]),
+            multi["train"],
+            multi["validation"],
+        ),
+    }
+
+
+def summeval_data(size: int, seed: int) -> dict:
+    """SummEval-OP: a seeded subset of ``size`` training pairs (0 = all)."""
+    tr, va = bundled_set("summeval-train"), bundled_set("summeval-validation")
+    if size:
+        tr = random.Random(seed).sample(tr, min(size, len(tr)))
+    return {
+        "mono": (ModelConfig(label_key="overall"), tr, va),
+        "multi": (ModelConfig(objectives=ASPECTS), tr, va),
+    }
+
+
+def fit_scalarizers(rm: RewardModel, val: FrozenTrunkScorer) -> None:
+    """Per-objective reward scale from the validation responses; weighted-sum weights fitted on the
+    validation pairs (overall label = the human preference, 1)."""
+    rc, rr = val.rewards(rm)
+    rm.cfg.reward_scale = reward_scale(torch.cat([rc, rr]))
+    zc, _ = normalise(rc, rm.cfg.reward_scale)
+    zr, _ = normalise(rr, rm.cfg.reward_scale)
+    w = fit_weights(zc, zr, torch.ones(len(rc)))
+    rm.cfg.scalarizer_params = {**rm.cfg.scalarizer_params, "weighted_sum": {"weights": w}}
+
+
+def score_sets(rm: RewardModel, scorers: dict[str, FrozenTrunkScorer]) -> dict:
+    """Accuracy per evaluation set: the default scalarizer, and for K > 1 every scalarizer,
+    equal weights and each objective alone."""
+    out = {}
+    for name, sc in scorers.items():
+        rc, rr = sc.rewards(rm)
+        row = {"accuracy": pairwise_accuracy(scalarize(rm, rc), scalarize(rm, rr))}
+        if rm.cfg.num_objectives > 1:
+            for s in SCALARIZERS.names():
+                row[f"scalarizer:{s}"] = pairwise_accuracy(scalarize(rm, rc, s), scalarize(rm, rr, s))
+            eq = {"weights": [1.0] * rm.cfg.num_objectives}
+            row["scalarizer:equal_sum"] = pairwise_accuracy(
+                scalarize(rm, rc, "weighted_sum", **eq), scalarize(rm, rr, "weighted_sum", **eq)
+            )
+            for k, o in enumerate(rm.cfg.objectives):
+                row[f"objective:{o}"] = pairwise_accuracy(rc[:, k], rr[:, k])
+        out[name] = row
+    return out
+
+
+def trunk_store(stores: dict, key: tuple, keep: int = 2) -> dict:
+    """The shared trunk store of one training set (same pairs, same order); keeps the last ``keep``."""
+    if key not in stores:
+        while len(stores) >= keep:
+            stores.pop(next(iter(stores)))
+        stores[key] = {}
+    return stores[key]
+
+
+def run_one(key: dict, cfg: ModelConfig, tr, va, args, scorers, stores) -> dict:
+    """Train one model (sharing the trunk store of its training set), score every set."""
+    t = TrainConfig(epochs=args.epochs, seed=key["seed"], save_steps=0, progress=False, select_best=False)
+    store = trunk_store(
+        stores,
+        (
+            key["experiment"],
+            key["size"],
+            key["seed"] if key["experiment"] == "summeval" else None,
+            key["model"] == "harmless",
+        ),
+    )
+    torch.manual_seed(key["seed"])
+    res = train(tr, cfg, t, Path(args.out) / "models" / "last", validation=va, trunk_store=store)
+    rm = res.model
+    if cfg.num_objectives > 1:
+        fit_scalarizers(rm, FrozenTrunkScorer(rm, va))
+    return {
+        **key,
+        "seconds": round(res.seconds, 1),
+        "sets": score_sets(rm, scorers),
+        "weights": rm.cfg.scalarizer_params.get("weighted_sum", {}).get("weights"),
+    }
+
+
+def experiments(args):
+    """(key, model config, train pairs, validation pairs) for every run, in order."""
+    for exp in args.experiments:
+        sizes = [0] if exp == "mix" else args.summeval_sizes
+        for size in sizes:
+            for seed in range(args.seeds):
+                data = mix_data(seed) if exp == "mix" else summeval_data(size, seed)
+                for model, (cfg, tr, va) in data.items():
+                    yield (
+                        {"experiment": exp, "model": model, "size": size or len(tr), "seed": seed},
+                        cfg,
+                        tr,
+                        va,
+                    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("runs/multi_objective"))
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--experiments", type=lambda s: s.split(","), default=["mix", "summeval"])
+    ap.add_argument("--summeval-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[150, 400, 0])
+    ap.add_argument(
+        "--eval-limit", type=int, default=0, help="at most N pairs per evaluation set (smoke runs)"
+    )
+    ap.add_argument(
+        "--train-limit", type=int, default=0, help="at most N training pairs per model (smoke runs)"
+    )
+    ap.add_argument("--report-only", action="store_true", help="only write the table and plot")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = args.out / "results.jsonl"
+    done = (
+        {
+            json.dumps({k: r[k] for k in ("experiment", "model", "size", "seed")}, sort_keys=True)
+            for r in map(json.loads, results.open())
+        }
+        if results.exists()
+        else set()
+    )
+    if not args.report_only:
+        base = RewardModel.build(ModelConfig())
+        sets = {n: bundled_set(n)[: args.eval_limit or None] for n in EVAL_SETS}
+        scorers = {n: FrozenTrunkScorer(base, p) for n, p in sets.items()}
+        stores: dict = {}
+        for key, cfg, tr, va in experiments(args):
+            if json.dumps(key, sort_keys=True) in done:
+                continue
+            tr, va = tr[: args.train_limit or None], va[: args.train_limit or None]
+            row = run_one(key, cfg, tr, va, args, scorers, stores)
+            with results.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            log.info("%s", {k: row[k] for k in ("experiment", "model", "size", "seed", "seconds")})
+    from multi_objective_report import write_report
+
+    write_report(
+        results,
+        args.out,
+        {
+            n: length_heuristics([p.chosen for p in ps], [p.rejected for p in ps])
+            for n, ps in ((n, bundled_set(n)) for n in EVAL_SETS)
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

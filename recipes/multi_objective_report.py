@@ -1,0 +1,111 @@
+"""Table and plot for recipes/multi_objective.py (mean ± 95% t-interval over seeds)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+
+
+def ci(xs: list[float]) -> tuple[float, float]:
+    """Mean and half-width of a 95% t-interval."""
+    m = statistics.fmean(xs)
+    h = T95.get(len(xs) - 1, 1.96) * statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
+    return m, h
+
+
+def fmt(xs: list[float]) -> str:
+    m, h = ci(xs)
+    return f"{100 * m:.1f} ± {100 * h:.1f}"
+
+
+def collect(rows: list[dict]) -> dict:
+    """{(experiment, size, model): {set: {metric: [values over seeds]}}}."""
+    out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for r in rows:
+        for s, metrics in r["sets"].items():
+            for m, v in metrics.items():
+                out[(r["experiment"], r["size"], r["model"])][s][m].append(v)
+    return out
+
+
+def write_report(results: Path, out: Path, heuristics: dict[str, dict]) -> None:
+    """Write ``out/table.md`` and ``out/plot.png`` from ``results`` (JSONL)."""
+    rows = [json.loads(line) for line in results.open()] if results.exists() else []
+    if not rows:
+        return
+    data = collect(rows)
+    sets = list(heuristics)
+    lines = [
+        "| experiment | train pairs | model | seeds | " + " | ".join(sets) + " |",
+        "|---" * (4 + len(sets)) + "|",
+    ]
+    for (exp, size, model), per_set in sorted(data.items()):
+        n = len(next(iter(per_set.values()))["accuracy"])
+        lines.append(
+            f"| {exp} | {size} | {model} | {n} | "
+            + " | ".join(fmt(per_set[s]["accuracy"]) if s in per_set else "" for s in sets)
+            + " |"
+        )
+    for h in ("longer_accuracy", "shorter_accuracy"):
+        lines.append(
+            f"| — | — | {h.split('_')[0]} wins | — | "
+            + " | ".join(f"{100 * heuristics[s][h]:.1f}" for s in sets)
+            + " |"
+        )
+    lines += ["", "Scalarizers and single objectives on the same multi-objective heads:", ""]
+    lines.append("| experiment | train pairs | combination | " + " | ".join(sets) + " |")
+    lines.append("|---" * (3 + len(sets)) + "|")
+    for (exp, size, model), per_set in sorted(data.items()):
+        if model != "multi":
+            continue
+        extra = sorted({m for s in per_set.values() for m in s if ":" in m})
+        for m in extra:
+            lines.append(
+                f"| {exp} | {size} | {m} | "
+                + " | ".join(fmt(per_set[s][m]) if m in per_set.get(s, {}) else "" for s in sets)
+                + " |"
+            )
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    plot(data, sets, heuristics, out / "plot.png")
+
+
+def plot(data: dict, sets: list[str], heuristics: dict, path: Path) -> None:
+    """Grouped bars (accuracy per set, 95% CI) per model; length heuristics as markers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    exps = sorted({(e, s) for e, s, _ in data})
+    fig, axes = plt.subplots(len(exps), 1, figsize=(11, 3.6 * len(exps)), squeeze=False)
+    for ax, (exp, size) in zip(axes[:, 0], exps, strict=True):
+        models = sorted(m for e, s, m in data if (e, s) == (exp, size))
+        width = 0.8 / max(len(models), 1)
+        for j, model in enumerate(models):
+            per_set = data[(exp, size, model)]
+            ms = [ci(per_set[s]["accuracy"]) if s in per_set else (float("nan"), 0) for s in sets]
+            xs = [i + (j - (len(models) - 1) / 2) * width for i in range(len(sets))]
+            ax.bar(xs, [m for m, _ in ms], width, yerr=[h for _, h in ms], capsize=3, label=model)
+        for h, mark in (("longer_accuracy", "^"), ("shorter_accuracy", "v")):
+            ax.scatter(
+                range(len(sets)),
+                [heuristics[s][h] for s in sets],
+                marker=mark,
+                color="k",
+                zorder=3,
+                label=h.split("_")[0] + " wins",
+            )
+        ax.axhline(0.5, color="grey", lw=0.5)
+        ax.set_xticks(range(len(sets)), sets)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{exp}: {size} training pairs (mean ± 95% CI over seeds)")
+        ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
