@@ -111,7 +111,13 @@ def test_rlaif_orients_by_judge(tmp_path: Path) -> None:
     rows, _ = generate_rlaif(ITEMS[:2], backend, tmp_path / "l.jsonl", RLAIFConfig())
     assert all(r["chosen"] == seeds[1] and r["rejected"] == seeds[0] for r in rows)
     assert all(v == pytest.approx(0.8) for r in rows for v in r["labels"].values())
-    assert set(rows[0]["labels"]) == {"helpfulness", "harmlessness"}
+    assert set(rows[0]["labels"]) == {"helpfulness", "harmlessness", "overall"}
+    # a one-objective RM trains on the judge's soft label, not on 1.0 (issue 7 item 7)
+    from rewardlab.data.validate import pair_from_row
+    from rewardlab.objectives import label_targets
+
+    targets = label_targets([pair_from_row(r, "row") for r in rows], ["reward"]).targets
+    assert targets.flatten().tolist() == pytest.approx([0.8] * len(rows))
 
 
 def test_rlaif_skips_identical_samples(tmp_path: Path) -> None:

@@ -43,7 +43,9 @@ class RLAIFConfig(JudgeConfig):
 def rlaif_pair(
     item: PromptItem, x: str, y: str, res: dict, cfg: RLAIFConfig, judge: str
 ) -> PreferencePair | None:
-    """Orient (x, y) by the judge's mean label; ``None`` for identical/empty samples or a tie."""
+    """Orient (x, y) by the judge's mean label; ``None`` for identical/empty samples or a tie.
+    ``labels`` hold P(chosen better) per principle and their mean as ``"overall"`` (the soft target
+    of a one-objective RM under the label rule)."""
     if not distinct(x, y):
         return None
     principles = cfg.resolve()
@@ -54,6 +56,7 @@ def rlaif_pair(
     x_wins = p > 0.5
     chosen, rejected = (x, y) if x_wins else (y, x)
     labels = {k: (v if x_wins else 1.0 - v) for k, v in lab_x.items()}
+    labels.setdefault("overall", p if x_wins else 1.0 - p)  # what a one-objective RM trains on
     meta = {
         **item.metadata,
         "rlaif": {
