@@ -169,3 +169,93 @@ def test_needs_trainable_weights(tiny_backbone, tmp_path, pairs):
     merged.requires_grad_(False)
     with pytest.raises(ValueError, match="adapter=True"):
         fit_laplace(merged, pairs, LaplaceConfig(progress=False))
+
+
+def _with_margins_and_labels(pairs, seed=1):
+    import dataclasses
+    import random
+
+    rng = random.Random(seed)
+    return [
+        dataclasses.replace(p, margin=rng.uniform(0, 2), labels={"reward": rng.uniform(0.55, 1.0)})
+        for p in pairs
+    ]
+
+
+@pytest.mark.parametrize("hessian", STRUCTURES)
+def test_laplace_uses_margins_and_soft_labels(tiny_rm, pairs, hessian):
+    """The Laplace likelihood is the trainer's: −[t log σ(Δ − m) + (1 − t) log σ(−(Δ − m))], and
+    the GGN is taken at p = softmax([r_c − m, r_r]) (for diag: checked against J_bᵀ Λ_b J_b)."""
+    data = _with_margins_and_labels(pairs)
+    post = fit_laplace(tiny_rm, data, LaplaceConfig(hessian=hessian, progress=False, marglik_steps=5))
+    loader = _PairLoader(tiny_rm, data, batch_size=24)
+    assert loader.soft
+    x = loader.batch(list(range(24)))
+    js, f = CurvatureInterface.jacobians(post.la.backend, x)  # (B, 2, P), (B, 2) = [Δ-shifted r_c, r_r]
+    m = torch.tensor([p.margin for p in data], dtype=f.dtype)
+    t = torch.tensor([p.labels["reward"] for p in data], dtype=f.dtype)
+    r = tiny_rm.score([p.prompt for p in data] * 2, [p.chosen for p in data] + [p.rejected for p in data])
+    delta = (r[:24, 0] - r[24:, 0]).to(f.dtype) - m
+    torch.testing.assert_close(f[:, 0] - f[:, 1], delta, rtol=1e-6, atol=1e-6)
+    nll = -(
+        t * torch.nn.functional.logsigmoid(delta) + (1 - t) * torch.nn.functional.logsigmoid(-delta)
+    ).sum()
+    torch.testing.assert_close(torch.as_tensor(post.la.loss), nll, rtol=1e-6, atol=1e-6)
+    if hessian == "diag":
+        p = torch.softmax(f, -1)
+        lam = torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)
+        torch.testing.assert_close(
+            post.la.H, torch.einsum("bcp,bcd,bdp->p", js, lam, js), rtol=1e-8, atol=1e-12
+        )
+
+
+def test_grid_prior_uses_soft_labels_and_margins(tiny_rm, pairs):
+    val = _with_margins_and_labels(make_pairs(8, seed=3), seed=2)
+    post = fit_laplace(
+        tiny_rm, pairs, LaplaceConfig(prior_method="grid", grid_size=3, progress=False), validation=val
+    )
+    lam = post.tuning["grid"][0]
+    post.la.prior_precision = lam
+    pv = post.preference_pairs(val)
+    m = torch.tensor([p.margin for p in val], dtype=torch.float64)
+    t = torch.tensor([p.labels["reward"] for p in val], dtype=torch.float64)
+    prob = probit_preference(pv.mean.double() - m, pv.var.double()).prob
+    nll = float(-(t * prob.log() + (1 - t) * (1 - prob).log()).mean())
+    assert post.tuning["val_nll"][0] == pytest.approx(nll, rel=1e-5)
+
+
+def _critique_pairs(n):
+    import dataclasses
+
+    return [
+        dataclasses.replace(p, critiques={"chosen": "polite and safe", "rejected": "rude: " + p.rejected})
+        for p in make_pairs(n, seed=4)
+    ]
+
+
+def test_critique_rm_gets_a_posterior(tiny_backbone, tmp_path):
+    """A critique-conditioned RM: Laplace fits on the critiques, predicts with them, and refuses
+    responses without one, as the RM itself does."""
+    from rewardlab.loading import load
+
+    torch.manual_seed(0)
+    rm = perturb(RewardModel.build(tiny_config(tiny_backbone, critiques=True)))
+    data = _critique_pairs(12)
+    post = fit_laplace(rm, data, LaplaceConfig(progress=False, marglik_steps=5))
+    prompts, chosen = [p.prompt for p in data[:4]], [p.chosen for p in data[:4]]
+    crit = [p.critiques["chosen"] for p in data[:4]]
+    mean, var = post.predict(prompts, chosen, crit)
+    torch.testing.assert_close(mean, rm.score(prompts, chosen, crit).to(mean), rtol=1e-5, atol=1e-6)
+    assert (var > 0).all()
+    pref = post.preference_pairs(data[:4])
+    assert torch.isfinite(pref.prob).all()
+    with pytest.raises(ValueError, match="critique"):
+        post.predict(prompts, chosen)
+    rm.save(tmp_path)
+    post.save(tmp_path)
+    loaded = load(tmp_path)
+    assert loaded.needs_critiques and loaded.uncertainty_source == "laplace"
+    s = loaded.score(prompts, chosen, crit)
+    torch.testing.assert_close(s.rewards, mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(s.std, var.sqrt(), rtol=1e-5, atol=1e-8)
+    assert loaded.uncertainty_metrics(data[:4])["uncertainty_source"] == "laplace"

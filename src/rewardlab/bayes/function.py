@@ -3,8 +3,9 @@
 :class:`RewardFunction` adapts a :class:`RewardModel` to laplace-torch: it takes one dict batch
 (HF tensors plus the cached frozen-trunk ``states``) and returns
 
-- pair mode, ``input_ids`` of shape (B, 2, T): logits (B, 2) = [r(x, y_c), r(x, y_r)] of one
-  objective, so softmax cross-entropy with label 0 is the Bradley-Terry NLL −log σ(r_c − r_r);
+- pair mode, ``input_ids`` of shape (B, 2, T): logits (B, 2) = [r(x, y_c) − m, r(x, y_r)] of one
+  objective (m: the optional ``margins`` (B,)), so softmax cross-entropy with label 0 is the
+  Bradley-Terry NLL −log σ(r_c − r_r − m), and with target [t, 1 − t] its soft-label form;
 - single mode, ``input_ids`` of shape (N, T): rewards (N, K).
 
 Only the top layers carry parameters with a posterior, so the frozen lower layers are run once
@@ -88,6 +89,8 @@ class RewardFunction(nn.Module):
         if not pairs:
             return r  # (N, K)
         rc, rr = r[:, self.objective].chunk(2)  # (B,), (B,)
+        if x.get("margins") is not None:
+            rc = rc - x["margins"].to(rc)  # BT with margin: −log σ(r_c − r_r − m)
         return torch.stack([rc, rr], dim=1)  # (B, 2)
 
 

@@ -2,9 +2,14 @@
 
 After MAP training, the posterior over the LoRA weights θ (and head) is approximated by a Gaussian
 N(θ_MAP, Σ) with Σ⁻¹ = Σ_i J_iᵀ Λ_i J_i + λ I: the generalised Gauss-Newton of the Bradley-Terry
-likelihood (a pair is a 2-logit softmax [r_c, r_r] with label "chosen", laplace-torch's
+likelihood (a pair is a 2-logit softmax [r_c − m, r_r], m its margin, with label "chosen" — or,
+for a soft label t = P(chosen ≻ rejected), the target [t, 1 − t]: laplace-torch's
 ``likelihood="reward_modeling"``), as KFAC (Kronecker factors per linear layer) or its diagonal,
-plus the prior precision λ (tuned by marginal likelihood or on validation pairs).
+plus the prior precision λ (tuned by marginal likelihood or on validation pairs). The data are
+the trainer's (:func:`rewardlab.train.batching.encode_pairs`): critiques for a critique-conditioned
+RM, margins, soft labels, and only the pairs whose labels judge the posterior's objective.
+The Hessian of the softmax cross-entropy in the logits, diag(p) − ppᵀ, does not depend on the
+target, so the GGN is exact for soft labels too; they change the loss (and the evidence).
 
 Prediction is the linearised (GLM) predictive: r(x, y) ~ N(f(x, y; θ_MAP), J Σ Jᵀ) with
 J = ∂f/∂θ. For a pair, Δ = r_c − r_r ~ N(μ_Δ, J_Δ Σ J_Δᵀ) with J_Δ = J_c − J_r, and
@@ -31,18 +36,10 @@ from rewardlab.bayes.config import LaplaceConfig, PriorMethod
 from rewardlab.bayes.function import RewardFunction, select_params, trunk_ggn, trunk_states
 from rewardlab.bayes.uncertainty import PreferencePrediction, probit_preference
 from rewardlab.data.schema import PreferencePair, Prompt
-from rewardlab.models.reward_model import META, RewardModel, pad_batch
+from rewardlab.models.reward_model import RewardModel, model_dir, pad_batch
 
 log = logging.getLogger(__name__)
 POSTERIOR_DIR = "posterior"
-
-
-def model_dir(path: str | Path) -> Path:
-    """The directory holding ``rewardlab.json`` (a run directory's ``model/`` when given one)."""
-    path = Path(path)
-    if not (path / META).exists() and (path / "model" / META).exists():
-        return path / "model"
-    return path
 
 
 def token_batches(lengths: list[int], batch_tokens: int, max_batch: int = 64) -> Iterator[list[int]]:
@@ -55,16 +52,38 @@ def token_batches(lengths: list[int], batch_tokens: int, max_batch: int = 64) ->
         i += n
 
 
-class _PairLoader:
-    """Pair batches for ``Laplace.fit``: dicts with (B, 2, T) tensors, (B, 2, T, H) trunk states
-    and ``labels`` = 0 (the chosen logit). ``dataset`` only gives laplace-torch N."""
+def encode_sides(
+    rm: RewardModel, pairs: list[PreferencePair]
+) -> tuple[list[dict[str, list[int]]], list[dict[str, list[int]]]]:
+    """Encoded chosen and rejected responses of ``pairs`` (with their critiques for a critique RM)."""
+    prompts = [p.prompt for p in pairs]
+    out = []
+    for side in ("chosen", "rejected"):
+        crit = [p.critiques.get(side) for p in pairs] if rm.cfg.critiques else None
+        out.append(rm.encode(prompts, [getattr(p, side) for p in pairs], crit))
+    return out[0], out[1]
 
-    def __init__(self, rm: RewardModel, pairs: list[PreferencePair], batch_size: int) -> None:
-        prompts = [p.prompt for p in pairs]
+
+class _PairLoader:
+    """Pair batches for ``Laplace.fit``: dicts with (B, 2, T) tensors, (B, 2, T, H) trunk states,
+    ``margins`` (B,) and ``labels``: class 0 (chosen) when every target is a hard 1, else the
+    probabilities [t, 1 − t] (B, 2). Pairs whose labels leave ``objective`` out are not used.
+    ``dataset`` only gives laplace-torch N."""
+
+    def __init__(
+        self, rm: RewardModel, pairs: list[PreferencePair], batch_size: int, objective: int = 0
+    ) -> None:
+        from rewardlab.train.batching import encode_pairs
+
+        enc = encode_pairs(rm, pairs)
+        keep = [i for i in range(len(enc)) if bool(enc.mask[i, objective])]
         self.rm = rm
-        self.chosen = rm.encode(prompts, [p.chosen for p in pairs])
-        self.rejected = rm.encode(prompts, [p.rejected for p in pairs])
-        self.dataset = range(len(pairs))
+        self.chosen = [enc.seqs[2 * i] for i in keep]
+        self.rejected = [enc.seqs[2 * i + 1] for i in keep]
+        self.margins = enc.margins[keep]  # (P,)
+        self.targets = enc.targets[keep, objective]  # (P,)
+        self.soft = bool((self.targets != 1).any())
+        self.dataset = range(len(keep))
         lengths = [
             max(len(c["input_ids"]), len(r["input_ids"]))
             for c, r in zip(self.chosen, self.rejected, strict=True)
@@ -83,7 +102,13 @@ class _PairLoader:
         out = {k: v.view(2, b, *v.shape[1:]).transpose(0, 1) for k, v in flat.items()}  # (B, 2, T)
         if states is not None:
             out["states"] = states.view(2, b, *states.shape[1:]).transpose(0, 1)  # (B, 2, T, H)
-        out["labels"] = torch.zeros(b, dtype=torch.long, device=self.rm.device)
+        dev, dtype = self.rm.device, self.rm.hf_model.dtype
+        out["margins"] = self.margins[idx].to(dev, dtype)
+        if self.soft:
+            t = self.targets[idx].to(dev, dtype)
+            out["labels"] = torch.stack([t, 1 - t], dim=1)  # (B, 2) probabilities
+        else:
+            out["labels"] = torch.zeros(b, dtype=torch.long, device=dev)
         return out
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
@@ -142,9 +167,11 @@ class Posterior:
             var[idx] = torch.diagonal(cov, dim1=-2, dim2=-1).float().cpu()
         return mean, var.clamp_min(0)
 
-    def predict(self, prompts: list[Prompt], responses: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predictive mean and variance of the reward, each (N, K)."""
-        return self.predict_encoded(self.rm.encode(prompts, responses))
+    def predict(
+        self, prompts: list[Prompt], responses: list[str], critiques: list[str | None] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predictive mean and variance of the reward, each (N, K) (critiques for a critique RM)."""
+        return self.predict_encoded(self.rm.encode(prompts, responses, critiques))
 
     def delta_encoded(self, chosen: list[dict], rejected: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance (N,) of Δ = r_c − r_r (objective ``self.objective``), with the
@@ -170,10 +197,9 @@ class Posterior:
         return probit_preference(mu, var)
 
     def preference_pairs(self, pairs: list[PreferencePair]) -> PreferencePrediction:
-        """:meth:`preference` for preference pairs."""
-        return self.preference(
-            [p.prompt for p in pairs], [p.chosen for p in pairs], [p.rejected for p in pairs]
-        )
+        """:meth:`preference` for preference pairs (with their critiques for a critique RM)."""
+        chosen, rejected = encode_sides(self.rm, pairs)
+        return probit_preference(*self.delta_encoded(chosen, rejected))
 
     # ---- prior tuning ------------------------------------------------------------------------
     def tune_marglik(self) -> None:
@@ -190,17 +216,16 @@ class Posterior:
         self.tuning = {"method": "marglik", "log_marglik": float(self.la.log_marginal_likelihood())}
 
     def tune_grid(self, validation: list[PreferencePair]) -> None:
-        """λ ← argmin over a log grid of the validation BT NLL under the probit predictive.
+        """λ ← argmin over a log grid of the validation BT NLL under the probit predictive,
+        −[t log P + (1 − t) log(1 − P)] with P = Φ-approx. σ((μ_Δ − m) / √(1 + π v_Δ / 8)), m the
+        margin and t the soft label (1 by default), as in the fit.
 
         J_Δ and μ_Δ are computed once; each grid point only re-solves v_Δ = J_Δ (H + λI)⁻¹ J_Δᵀ.
         """
         cfg, k = self.cfg, self.objective
-        prompts = [p.prompt for p in validation]
-        ch, rj = (
-            self.rm.encode(prompts, [p.chosen for p in validation]),
-            self.rm.encode(prompts, [p.rejected for p in validation]),
-        )
-        jds, mus = [], []
+        val = _PairLoader(self.rm, validation, 1, k)
+        ch, rj = val.chosen, val.rejected
+        jds, mus, order = [], [], []
         for idx in token_batches(
             [2 * max(len(c["input_ids"]), len(r["input_ids"])) for c, r in zip(ch, rj, strict=True)],
             cfg.batch_tokens,
@@ -209,14 +234,17 @@ class Posterior:
             b = len(idx)
             js, f = self._jacobians([ch[i] for i in idx] + [rj[i] for i in idx])
             jds.append((js[:b, k] - js[b:, k]).unsqueeze(1))
-            mus.append(f[:b, k] - f[b:, k])
+            mus.append(f[:b, k] - f[b:, k] - val.margins[idx].to(f))
+            order += idx
         jd, mu = torch.cat(jds), torch.cat(mus)  # (N, 1, P), (N,)
+        t = val.targets[order].double()  # (N,) soft labels, in the order of mu
         grid = torch.logspace(cfg.grid_min, cfg.grid_max, cfg.grid_size).tolist()
         nlls = []
         for lam in grid:
             self.la.prior_precision = lam
             var = self.la.functional_variance(jd)[:, 0, 0].clamp_min(0)
-            nlls.append(float(-torch.log(probit_preference(mu, var).prob.clamp_min(1e-12)).mean()))
+            prob = probit_preference(mu, var).prob.double().clamp(1e-12, 1 - 1e-12)
+            nlls.append(float(-(t * prob.log() + (1 - t) * (1 - prob).log()).mean()))
         best = min(range(len(grid)), key=nlls.__getitem__)
         self.la.prior_precision = grid[best]
         self.tuning = {"method": "grid", "grid": grid, "val_nll": nlls, "best": grid[best]}
@@ -257,7 +285,7 @@ def fit_laplace(
         raise ValueError("prior_method=grid needs validation pairs")
     post = Posterior(rm, cfg)
     t0 = time.perf_counter()
-    post.la.fit(_PairLoader(rm, pairs, cfg.batch_size), progress_bar=cfg.progress)
+    post.la.fit(_PairLoader(rm, pairs, cfg.batch_size, post.objective), progress_bar=cfg.progress)
     fit_s = time.perf_counter() - t0
     if cfg.prior_method == PriorMethod.MARGLIK:
         post.tune_marglik()

@@ -77,17 +77,22 @@ def bon_cmd(
     """Best-of-n: pick each prompt's candidate with the highest uncertainty-penalised reward."""
     from rewardlab.bayes.predictive import best_of_n
     from rewardlab.data.responses import load_responses
+    from rewardlab.loading import load
 
+    loaded = load(model, uncertainty=bool(k))
     items = load_responses(data, on_invalid)
-    prompts, candidates, keys = [], [], {}
+    prompts, candidates, critiques, keys = [], [], [], {}
     for it in items:
         key = it.meta.get("where", it.meta.get("pair"))
         if key not in keys:
             keys[key] = len(prompts)
             prompts.append(it.prompt)
             candidates.append([])
+            critiques.append([])
         candidates[keys[key]].append(it.response)
-    rows = best_of_n(model, prompts, candidates, k=k, penalty=penalty, scalarizer=scalarizer)
+        critiques[keys[key]].append(it.critique)
+    crit = critiques if loaded.needs_critiques else None
+    rows = best_of_n(loaded, prompts, candidates, k=k, penalty=penalty, scalarizer=scalarizer, critiques=crit)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         for row in rows:

@@ -30,19 +30,16 @@ def evaluate_cmd(
 ) -> None:
     """Pairwise accuracy (ties wrong), ECE/NLL/Brier, length heuristics, per-source/subset accuracy."""
     from rewardlab.evaluate.evaluator import evaluate
-    from rewardlab.models.reward_model import RewardModel
+    from rewardlab.loading import load
 
-    rm = RewardModel.load(model)
+    loaded = load(model)
+    rm = loaded.rm
     results = {}
-    mdir = model if (model / "rewardlab.json").exists() else model / "model"
-    has_posterior = (mdir / "posterior").exists() or (mdir / "ensemble").exists()
     for spec in data:
         pairs = read_pairs(spec, fmt, on_invalid)
         results[spec] = evaluate(rm, pairs, scalarizer)
-        if has_posterior:  # adds error_auroc (+ the posterior's own calibration under "bayes")
-            from rewardlab.bayes import uncertainty_metrics
-
-            results[spec].update(uncertainty_metrics(model, pairs) or {})
+        # with a posterior or ensemble: error_auroc (+ the posterior's own calibration under "bayes")
+        results[spec].update(loaded.uncertainty_metrics(pairs) or {})
     if as_json:
         print_json(next(iter(results.values())) if len(results) == 1 else {"sets": results})
         return

@@ -30,26 +30,25 @@ def score_cmd(
     (fit a posterior first with `rewardlab laplace`). A multi-objective model writes the scalarized
     ``reward`` (its default scalarizer, or --scalarizer) and the per-objective ``rewards``."""
     from rewardlab.data.responses import load_responses
-    from rewardlab.models.reward_model import RewardModel
+    from rewardlab.loading import load
 
-    rm = RewardModel.load(model)
+    loaded = load(model, uncertainty=uncertainty)
     items = load_responses(data)
-    critiques = [i.critique for i in items] if rm.cfg.critiques else None
+    critiques = [i.critique for i in items] if loaded.needs_critiques else None
     prompts, responses = [i.prompt for i in items], [i.response for i in items]
-    stds = None
     try:
-        if uncertainty:
-            from rewardlab.bayes import score_uncertainty
-
-            rewards, stds = score_uncertainty(model, prompts, responses)
-        else:
-            rewards = rm.score(prompts, responses, critiques, batch_tokens=batch_tokens)
+        s = loaded.score(
+            prompts,
+            responses,
+            critiques,
+            uncertainty=uncertainty,
+            scalarizer=scalarizer,
+            batch_tokens=batch_tokens,
+        )
     except ValueError as e:
         console.print(f"[red]error:[/red] {data}: {e}", highlight=False)
         raise typer.Exit(2) from None
-    from rewardlab.objectives import scalarize_std
-
-    reward, reward_std = scalarize_std(rm, rewards, stds, scalarizer)  # (N,) each
+    rewards, reward, reward_std = s.rewards, s.reward, s.reward_std  # (N, K), (N,), (N,) | None
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         for j, (item, r) in enumerate(zip(items, rewards.tolist(), strict=True)):
@@ -57,6 +56,6 @@ def score_cmd(
             if reward_std is not None:
                 row["reward_std"] = float(reward_std[j])
             if len(r) > 1:
-                row["rewards"] = dict(zip(rm.cfg.objectives, r, strict=True))
+                row["rewards"] = dict(zip(loaded.objectives, r, strict=True))
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     console.print(f"scored {len(items)} responses → {out}")
