@@ -236,8 +236,6 @@ def _critique_pairs(n):
 def test_critique_rm_gets_a_posterior(tiny_backbone, tmp_path):
     """A critique-conditioned RM: Laplace fits on the critiques, predicts with them, and refuses
     responses without one, as the RM itself does."""
-    from rewardlab.loading import load
-
     torch.manual_seed(0)
     rm = perturb(RewardModel.build(tiny_config(tiny_backbone, critiques=True)))
     data = _critique_pairs(12)
@@ -253,6 +251,8 @@ def test_critique_rm_gets_a_posterior(tiny_backbone, tmp_path):
         post.predict(prompts, chosen)
     rm.save(tmp_path)
     post.save(tmp_path)
+    from rewardlab.loading import load
+
     loaded = load(tmp_path)
     assert loaded.needs_critiques and loaded.uncertainty_source == "laplace"
     s = loaded.score(prompts, chosen, crit)
