@@ -123,8 +123,9 @@ def test_config_kinds():
     assert ModelConfig().kind == RMKind.NEURAL
     assert ModelConfig(objectives=["a", "b"]).kind == RMKind.MULTI
     for kind in ("knowledge", "fused"):
-        with pytest.raises(ValueError, match=f"kind '{kind}' is not implemented yet"):
-            ModelConfig(kind=kind)
+        assert ModelConfig(kind=kind).kind == RMKind(kind)
+        with pytest.raises(ValueError, match=f"kind '{kind}' has one objective"):
+            ModelConfig(kind=kind, objectives=["a", "b"])
     with pytest.raises(ValueError, match="two or more"):
         ModelConfig(kind="multi")
     with pytest.raises(ValueError, match="unknown scalarizer 'median'"):

@@ -7,8 +7,9 @@ from enum import Enum
 
 
 class RMKind(str, Enum):
-    """What kind of reward model: one neural head, K neural heads (``multi``), or the knowledge /
-    fused models (not implemented yet)."""
+    """What kind of reward model: one neural head, K neural heads (``multi``), an interpretable
+    model over features (``knowledge``), or features + a neural reward (``fused``); see
+    :mod:`rewardlab.knowledge`."""
 
     NEURAL = "neural"
     KNOWLEDGE = "knowledge"
@@ -56,7 +57,10 @@ class ModelConfig:
     dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16 | float64"})
     kind: RMKind = field(
         default=RMKind.NEURAL,
-        metadata={"help": "neural | multi (K objectives, one head each; implied by 2+ --objectives)"},
+        metadata={
+            "help": "neural | multi (K objectives, one head each; implied by 2+ --objectives) | "
+            "knowledge (linear BT over features) | fused (features + a neural reward)"
+        },
     )
     label_key: str | None = field(
         default=None,
@@ -111,8 +115,8 @@ class ModelConfig:
             raise ValueError(
                 f"kind: unknown {self.kind!r}; choose one of {[k.value for k in RMKind]}"
             ) from None
-        if self.kind in (RMKind.KNOWLEDGE, RMKind.FUSED):
-            raise ValueError(f"kind {self.kind.value!r} is not implemented yet; use neural or multi")
+        if self.kind in (RMKind.KNOWLEDGE, RMKind.FUSED) and self.num_objectives > 1:
+            raise ValueError(f"kind {self.kind.value!r} has one objective; got {self.objectives}")
         if self.kind == RMKind.NEURAL and self.num_objectives > 1:
             self.kind = RMKind.MULTI
         if self.kind == RMKind.MULTI and self.num_objectives < 2:
