@@ -85,3 +85,29 @@ def test_bon_drops_a_bad_row(saved_rm, tmp_path):
     assert res.exit_code == 0, res.output
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 2
     assert f"dropped {data}:2: field 'responses'" in res.output.replace("\n", "")
+
+
+def test_score_drops_the_identical_pair(saved_rm, pairs_file, tmp_path):
+    out = tmp_path / "scores.jsonl"
+    args = ["score", "--model", str(saved_rm), "--data", str(pairs_file), "--out", str(out)]
+    assert _run(args).exit_code == 2
+    res = _run([*args, "--on-invalid", "drop"])
+    assert res.exit_code == 0, res.output
+    assert len(out.read_text().splitlines()) == 6  # 3 valid pairs → chosen and rejected each
+    assert f"{pairs_file}:2" in res.output.replace("\n", "")
+
+
+def test_feedback_input_drops_the_identical_pair(pairs_file, caplog):
+    """critique / judge read pairs through ``load_pair_input`` with the job's ``--on-invalid``."""
+    from rewardlab.data.schema import DataError
+    from rewardlab.feedback.common import JobIO, load_pair_input
+
+    with pytest.raises(DataError, match=":2: field 'rejected'"):
+        load_pair_input(pairs_file)
+    with caplog.at_level("WARNING"):
+        pairs = load_pair_input(pairs_file, on_invalid="drop")
+    assert len(pairs) == 3 and f"{pairs_file}:2" in caplog.text
+    with pytest.raises(ValueError, match="on_invalid"):
+        JobIO(data=pairs_file, out=pairs_file.with_suffix(".out.jsonl"), on_invalid="skip")
+    res = _run(["critique", "--help"])
+    assert "--on-invalid" in res.output

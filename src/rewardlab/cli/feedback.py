@@ -104,7 +104,7 @@ def critique(io: JobIO, cfg: CritiqueConfig, gen: GenerationConfig, llm: Backend
     """Write an LLM critique of each pair's chosen and rejected response (quality-checked)."""
 
     def run() -> None:
-        pairs = load_pair_input(io.data)  # all pairs: the shuffle permutation ignores --limit
+        pairs = load_pair_input(io.data, on_invalid=io.on_invalid)  # all pairs: the shuffle permutation ignores --limit
         res = critique_pairs(pairs, LazyBackend(llm), io.out, cfg, gen, io.limit, io.chunk)
         _table(
             f"critiques ({cfg.degrade})",
@@ -124,7 +124,7 @@ def judge(io: JobIO, cfg: JudgeConfig, llm: BackendConfig) -> None:
     """Label each pair per principle: P(chosen better) from A/B probabilities, both orders."""
 
     def run() -> None:
-        pairs = load_pair_input(io.data, io.limit)
+        pairs = load_pair_input(io.data, io.limit, io.on_invalid)
         rows, stats, new = judge_pairs(pairs, LazyBackend(llm), io.out, cfg, None, io.chunk)
         t = Table(title=f"judged {len(rows)} pairs ({new} now) -> {io.out}")
         cols = ["pairs", "agreement", "mean_label", "position_bias", "consistency"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from rewardlab.cli.common import clean_errors, console
+from rewardlab.cli.common import clean_errors, console, on_invalid_option
 from rewardlab.cli.main import app
 from rewardlab.cli.scalarizer import scalarizer_option
 
@@ -23,6 +23,7 @@ def score_cmd(
         False, "--uncertainty", help="also write reward_std from the model's Laplace posterior (or ensemble)"
     ),
     scalarizer: str | None = scalarizer_option(),
+    on_invalid: str = on_invalid_option(),
 ) -> None:
     """Score responses; pairs files give a row each for chosen and rejected.
 
@@ -33,7 +34,7 @@ def score_cmd(
     from rewardlab.loading import load
 
     loaded = load(model, uncertainty=uncertainty)
-    items = load_responses(data)
+    items = load_responses(data, on_invalid)
     critiques = [i.critique for i in items] if loaded.needs_critiques else None
     prompts, responses = [i.prompt for i in items], [i.response for i in items]
     try:

@@ -137,11 +137,12 @@ def _is_bundled(path: str | Path) -> bool:
     return str(path) in BUNDLED_SETS and not Path(path).exists()
 
 
-def load_pair_input(path: str | Path, limit: int | None = None) -> list[PreferencePair]:
-    """Pairs for ``critique``/``judge``: any format the data layer reads, or a bundled set name."""
+def load_pair_input(path: str | Path, limit: int | None = None, on_invalid: str = "raise") -> list[PreferencePair]:
+    """Pairs for ``critique``/``judge``: any format the data layer reads, or a bundled set name.
+    ``on_invalid="drop"`` drops and logs each bad row of a file (bundled sets always do)."""
     if _is_bundled(path):
         return bundled_set(str(path))[:limit]
-    return load_pairs(path, limit=limit)
+    return load_pairs(path, limit=limit, on_invalid=on_invalid)
 
 
 _PREAMBLE = re.compile(
@@ -198,6 +199,10 @@ class JobIO:
     chunk: int = field(
         default=16, metadata={"help": "items per resumable write (a kill loses at most these)"}
     )
+    on_invalid: str = field(
+        default="raise",
+        metadata={"help": "raise | drop: what a bad input row does (drop logs every dropped row)"},
+    )
     overwrite: bool = field(
         default=False,
         metadata={
@@ -211,6 +216,8 @@ class JobIO:
             raise ValueError("data: required (--data FILE)")
         if self.out is None:
             raise ValueError("out: required (--out FILE.jsonl)")
+        if self.on_invalid not in ("raise", "drop"):
+            raise ValueError(f"on_invalid: choose raise or drop, got {self.on_invalid!r}")
         self.data, self.out = Path(self.data), Path(self.out)
         if self.data.resolve() == self.out.resolve():
             raise ValueError("out: must differ from data")
