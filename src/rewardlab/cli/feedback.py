@@ -104,7 +104,9 @@ def critique(io: JobIO, cfg: CritiqueConfig, gen: GenerationConfig, llm: Backend
     """Write an LLM critique of each pair's chosen and rejected response (quality-checked)."""
 
     def run() -> None:
-        pairs = load_pair_input(io.data, on_invalid=io.on_invalid)  # all pairs: the shuffle permutation ignores --limit
+        pairs = load_pair_input(
+            io.data, on_invalid=io.on_invalid
+        )  # all pairs: the shuffle permutation ignores --limit
         res = critique_pairs(pairs, LazyBackend(llm), io.out, cfg, gen, io.limit, io.chunk)
         _table(
             f"critiques ({cfg.degrade})",

@@ -137,7 +137,9 @@ def _is_bundled(path: str | Path) -> bool:
     return str(path) in BUNDLED_SETS and not Path(path).exists()
 
 
-def load_pair_input(path: str | Path, limit: int | None = None, on_invalid: str = "raise") -> list[PreferencePair]:
+def load_pair_input(
+    path: str | Path, limit: int | None = None, on_invalid: str = "raise"
+) -> list[PreferencePair]:
     """Pairs for ``critique``/``judge``: any format the data layer reads, or a bundled set name.
     ``on_invalid="drop"`` drops and logs each bad row of a file (bundled sets always do)."""
     if _is_bundled(path):
