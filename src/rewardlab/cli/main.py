@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 
 # Each module registers its command(s) on `app` when imported.
-COMMANDS = ["train", "evaluate", "score", "demo", "feedback", "bayes"]
+COMMANDS = ["train", "evaluate", "score", "demo", "feedback", "bayes", "explain", "serve"]
 
 
 @app.callback()

@@ -1,0 +1,122 @@
+"""What the server's worker computes for a batch, and the reward normalisation stored with a model.
+
+A :class:`Sample` is one (prompt, response) with its request's scalarizer and penalty k. The
+batch is scored once (per-objective rewards (N, K) and, with a posterior or ensemble, their
+standard deviations); each sample is then scalarized by its scalarizer, normalised when the
+server normalises that scalarizer, and penalised: reward − k·reward_std.
+
+Normalisation (OpenRLHF ignores its own ``--normalize_reward`` with a remote RM): the mean and
+standard deviation of the scalarized reward over a reference set, stored in the model's
+``rewardlab.json`` under ``"normalization"`` = ``{"mean", "std", "n", "scalarizer", "source"}``,
+applied as (r − mean) / std (and std / std) only to rewards of that scalarizer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from rewardlab.data.schema import Prompt
+
+if TYPE_CHECKING:
+    from rewardlab.loading import LoadedRM
+
+NORM_KEY = "normalization"
+
+
+@dataclass
+class Sample:
+    """One response to score with its request's options."""
+
+    prompt: Prompt
+    response: str
+    scalarizer: str | None = None  # None: the model's
+    penalty_k: float = 0.0
+
+
+@dataclass
+class Scored:
+    """The reward of one sample: scalarized (normalised, penalised), per objective, stds."""
+
+    reward: float
+    rewards: list[float]  # (K,)
+    reward_std: float | None
+    std: list[float] | None  # (K,)
+
+
+def fit_normalization(loaded: LoadedRM, path: str | Path, batch_tokens: int = 8192) -> dict[str, Any]:
+    """Mean/std of the model's scalarized reward over the responses of ``path`` (a responses or
+    pairs file; pairs give chosen and rejected)."""
+    from rewardlab.data.responses import load_responses
+
+    items = load_responses(path)
+    if len(items) < 2:
+        raise ValueError(f"{path}: need at least 2 responses to fit a reward mean/std, got {len(items)}")
+    s = loaded.score(
+        [i.prompt for i in items], [i.response for i in items], uncertainty=False, batch_tokens=batch_tokens
+    )
+    std = float(s.reward.std())
+    if not std > 0:
+        raise ValueError(f"{path}: every reward is equal; cannot normalise by a zero std")
+    return {
+        "mean": float(s.reward.mean()),
+        "std": std,
+        "n": len(items),
+        "scalarizer": loaded.rm.cfg.scalarizer,
+        "source": str(path),
+    }
+
+
+def store_normalization(model_dir: Path, stats: dict[str, Any]) -> None:
+    """Write ``stats`` into ``model_dir/rewardlab.json`` under ``"normalization"`` (atomically)."""
+    from rewardlab.models.reward_model import META
+
+    meta_path = Path(model_dir) / META
+    meta = json.loads(meta_path.read_text())
+    meta[NORM_KEY] = stats
+    tmp = meta_path.with_name(meta_path.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    os.replace(tmp, meta_path)
+
+
+class Scorer:
+    """Scores batches of :class:`Sample` with a loaded model (runs on the batcher's worker)."""
+
+    def __init__(
+        self, loaded: LoadedRM, normalization: dict[str, Any] | None = None, batch_tokens: int = 8192
+    ):
+        self.loaded, self.norm, self.batch_tokens = loaded, normalization, batch_tokens
+
+    def normalizes(self, scalarizer: str | None) -> bool:
+        """Whether rewards of ``scalarizer`` (None: the model's) are normalised."""
+        return (
+            self.norm is not None and (scalarizer or self.loaded.rm.cfg.scalarizer) == self.norm["scalarizer"]
+        )
+
+    def __call__(self, samples: list[Sample]) -> list[Scored]:
+        """Rewards of one batch, in order."""
+        s = self.loaded.score(
+            [x.prompt for x in samples], [x.response for x in samples], batch_tokens=self.batch_tokens
+        )
+        reward, reward_std = s.reward.clone(), None if s.reward_std is None else s.reward_std.clone()
+        for name in {x.scalarizer for x in samples if x.scalarizer is not None}:
+            idx = torch.tensor([i for i, x in enumerate(samples) if x.scalarizer == name])
+            r, r_std = self.loaded.scalarize(s.rewards[idx], None if s.std is None else s.std[idx], name)
+            reward[idx] = r
+            if reward_std is not None and r_std is not None:
+                reward_std[idx] = r_std
+        out = []
+        for i, x in enumerate(samples):
+            r, sd = float(reward[i]), None if reward_std is None else float(reward_std[i])
+            if self.normalizes(x.scalarizer):
+                r = (r - self.norm["mean"]) / self.norm["std"]
+                sd = None if sd is None else sd / self.norm["std"]
+            if x.penalty_k:
+                r -= x.penalty_k * (sd or 0.0)
+            out.append(Scored(r, s.rewards[i].tolist(), sd, None if s.std is None else s.std[i].tolist()))
+        return out
