@@ -75,9 +75,15 @@ class LoadedRM:
         return self.rm.cfg.critiques
 
     @property
+    def knowledge(self) -> bool:
+        """A knowledge or fused RM (:mod:`rewardlab.knowledge`): its Laplace posterior over the
+        feature weights gives every reward a standard deviation."""
+        return "knowledge" in self.meta
+
+    @property
     def uncertainty_source(self) -> str | None:
         """``"laplace"``, ``"ensemble"`` or ``None``."""
-        return "laplace" if self.posterior else "ensemble" if self.ensemble else None
+        return "laplace" if self.posterior or self.knowledge else "ensemble" if self.ensemble else None
 
     def _predictive_of(self, seqs: list[dict[str, list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Predictive mean and variance (N, K) of encoded responses."""
@@ -113,6 +119,10 @@ class LoadedRM:
         """Rewards of aligned prompts/responses (critiques for a critique RM). ``uncertainty``:
         ``None`` = with a standard deviation when a posterior or ensemble exists; ``True`` requires
         one (``FileNotFoundError`` otherwise); ``False`` = the MAP model only (cheapest)."""
+        if self.knowledge:
+            mean, std = self.rm.predict(prompts, responses, batch_tokens)  # (N, 1) each
+            std = None if uncertainty is False else std
+            return Scores(mean, std, mean[:, 0], None if std is None else std[:, 0])
         seqs = self.rm.encode(prompts, responses, critiques if self.needs_critiques else None)
         if uncertainty is None:
             uncertainty = self.uncertainty_source is not None
@@ -126,6 +136,8 @@ class LoadedRM:
 
     def preference(self, pairs: list[PreferencePair]) -> PreferencePrediction:
         """P(chosen ≻ rejected) under the posterior or ensemble, with the mean/variance of Δ."""
+        if self.knowledge:
+            return self.rm.preference_pairs(pairs)
         if self.posterior is not None:
             return self.posterior.preference_pairs(pairs)
         if self.ensemble is None:
@@ -150,6 +162,10 @@ def load(path: str | Path, uncertainty: bool = True) -> LoadedRM:
     and ensemble and loads the merged model (fastest to score)."""
     mdir = model_dir(path)
     meta = read_meta(mdir)
+    if "knowledge" in meta:  # knowledge / fused RM
+        from rewardlab.knowledge.rm import KnowledgeRM
+
+        return LoadedRM(KnowledgeRM.load(mdir), mdir, meta)
     if not (uncertainty and any((mdir / d).is_dir() for d in BESIDE)):
         return LoadedRM(RewardModel.load(mdir), mdir, meta)
     from rewardlab.bayes.ensemble import load_ensemble
