@@ -88,18 +88,18 @@ class PolicyTemplate:
         return text
 
     def clean_response(self, text: str) -> str:
-        """A generated response without its end-of-turn markup and trailing special tokens."""
-        eot = self.end_of_turn
-        for end in (eot, eot.rstrip()):
-            if end and text.endswith(end):
-                text = text[: -len(end)]
+        """A generated response without its end-of-turn markup, trailing special tokens (eos,
+        pad) and the whitespace beside them; special tokens inside it are removed."""
+        ends = [e for e in (self.end_of_turn, self.end_of_turn.rstrip(), *self.special) if e]
+        marked = False  # markup was cut: whitespace next to it is markup too
+        while True:  # end of turn, eos, pad tokens (a batch padded after the end), any order
+            end = next((e for e in ends if text.endswith(e)), None)
+            if end is not None:
+                text, marked = text[: -len(end)], True
+            elif marked and text != text.rstrip():
+                text = text.rstrip()
+            else:
                 break
-        changed = True
-        while changed:  # trailing eos / pad tokens (a batch padded after the end of turn)
-            changed = False
-            for t in self.special:
-                if text.endswith(t):
-                    text, changed = text[: -len(t)], True
         return self.strip_specials(text) if any(t in text for t in self.special) else text
 
     def parse_prompt(self, text: str) -> Prompt:
