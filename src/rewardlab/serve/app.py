@@ -37,7 +37,15 @@ from rewardlab.serve.protocol import (
     check_lengths,
     parse_body,
 )
-from rewardlab.serve.scoring import NORM_KEY, Sample, Scorer, fit_normalization, store_normalization
+from rewardlab.serve.scoring import (
+    NORM_KEY,
+    Sample,
+    Scorer,
+    extra_logs,
+    fit_normalization,
+    store_normalization,
+)
+from rewardlab.serve.template import split_sample
 
 if TYPE_CHECKING:
     from rewardlab.loading import LoadedRM
@@ -117,14 +125,6 @@ class ServerState:
             **self.batcher.stats.as_dict(),
         }
 
-    def split(self, query: str, prompt: str | None) -> tuple[Any, str]:
-        """(prompt, response) of one OpenRLHF sample."""
-        if self.template is not None:
-            return self.template.split_query(query, prompt)
-        if prompt and query.startswith(prompt):
-            return prompt, query[len(prompt) :]
-        return prompt or "", query
-
     async def run(self, samples: list[Sample], lengths: list[int]) -> list:
         """Score through the batcher: 503 when full, 504 after the request timeout."""
         try:
@@ -172,19 +172,10 @@ async def get_reward(state: ServerState, raw: bytes) -> dict[str, Any]:
     prompts = req.prompts or [None] * n
     check_lengths(req.query, cfg.max_text_chars, "query")
     check_lengths([p or "" for p in prompts], cfg.max_text_chars, "prompts")
-    samples = [Sample(*state.split(q, p)) for q, p in zip(req.query, prompts, strict=True)]
+    samples = [Sample(*split_sample(state.template, q, p)) for q, p in zip(req.query, prompts, strict=True)]
     scored = await state.run(samples, [len(q) for q in req.query])
     rewards = [s.reward for s in scored]
-    logs: dict[str, list[float]] = {}
-    objectives = state.loaded.objectives
-    if len(objectives) > 1:
-        for k, name in enumerate(objectives):
-            logs[name] = [s.rewards[k] for s in scored]
-    if scored and scored[0].reward_std is not None:
-        logs["reward_std"] = [s.reward_std for s in scored]
-        if len(objectives) > 1:
-            for k, name in enumerate(objectives):
-                logs[f"std/{name}"] = [s.std[k] for s in scored]
+    logs = extra_logs(state.loaded.objectives, scored)
     return GetRewardReply(rewards=rewards, scores=rewards, extra_logs=logs).model_dump()
 
 

@@ -49,6 +49,21 @@ class Scored:
     std: list[float] | None  # (K,)
 
 
+def extra_logs(objectives: list[str], scored: list[Scored]) -> dict[str, list[float]]:
+    """OpenRLHF ``extra_logs``: per-objective rewards (K > 1) and, with a posterior or ensemble,
+    ``reward_std`` and ``std/<objective>`` (K > 1); one value per sample."""
+    logs: dict[str, list[float]] = {}
+    if len(objectives) > 1:
+        for k, name in enumerate(objectives):
+            logs[name] = [s.rewards[k] for s in scored]
+    if scored and scored[0].reward_std is not None:
+        logs["reward_std"] = [s.reward_std for s in scored]
+        if len(objectives) > 1:
+            for k, name in enumerate(objectives):
+                logs[f"std/{name}"] = [s.std[k] for s in scored]
+    return logs
+
+
 def fit_normalization(loaded: LoadedRM, path: str | Path, batch_tokens: int = 8192) -> dict[str, Any]:
     """Mean/std of the model's scalarized reward over the responses of ``path`` (a responses or
     pairs file; pairs give chosen and rejected)."""

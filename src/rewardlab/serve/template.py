@@ -146,3 +146,13 @@ class PolicyTemplate:
             at, role2, b = min(nxt)
             msgs.append({"role": role, "content": text[:at]})
             text, role = text[at + len(b) :], role2
+
+
+def split_sample(template: PolicyTemplate | None, query: str, prompt: str | None) -> tuple[Prompt, str]:
+    """(prompt, response) of one OpenRLHF sample; without a policy template the response is
+    ``query[len(prompt):]`` when the query starts with the prompt, else the whole query."""
+    if template is not None:
+        return template.split_query(query, prompt)
+    if prompt and query.startswith(prompt):
+        return prompt, query[len(prompt) :]
+    return prompt or "", query
