@@ -8,7 +8,14 @@ import sys
 import pytest
 import torch
 
-from rewardlab.knowledge import FEATURE_SETS, extract, feature_names, get_feature_set, register_feature_set
+from rewardlab.knowledge import (
+    FEATURE_SETS,
+    KnowledgeConfig,
+    extract,
+    feature_names,
+    get_feature_set,
+    register_feature_set,
+)
 from rewardlab.knowledge import features as gf
 from rewardlab.knowledge import summeval as op
 
@@ -122,6 +129,12 @@ def test_unknown_set_is_imported_from_its_recorded_module(tmp_path, monkeypatch)
     try:
         fs = get_feature_set("test_mydomain", module="my_domain_feats")
         assert fs("", "wow!!") == [2.0]
+        FEATURE_SETS._items.pop("test_mydomain")
+        sys.modules.pop("my_domain_feats")
+        assert KnowledgeConfig(feature_sets=["general", "my_domain_feats:test_mydomain"]).feature_sets == [
+            "general",
+            "test_mydomain",
+        ]
     finally:
         FEATURE_SETS._items.pop("test_mydomain", None)
         sys.modules.pop("my_domain_feats", None)

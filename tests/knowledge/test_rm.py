@@ -77,8 +77,10 @@ def test_label_rule_and_chosen_feature_sets(summeval):
     k = rm.names.index("general.log_length")
     assert rm.names[0].startswith("general.") and len(rm.feature_sets) == 1
     assert rm.bt.weights[k] < 0  # longer chosen responses, labelled worse: length gets a negative weight
-    with pytest.raises(KeyError, match="unknown feature set"):
+    with pytest.raises(ValueError, match="unknown feature set 'nope'"):
         KnowledgeConfig(feature_sets=["nope"])
+    with pytest.raises(ValueError, match="no_such_module"):
+        KnowledgeConfig(feature_sets=["no_such_module:x"])
     with pytest.raises(ValueError, match="knowledge or fused"):
         train_knowledge(train, ModelConfig())
 

@@ -45,7 +45,8 @@ class KnowledgeConfig:
         default=None,
         metadata={
             "help": "knowledge/fused RMs: feature sets, comma-separated (general, opinion_summary, "
-            "embedding, or one you register); default: general, + opinion_summary on SummEval-OP"
+            "embedding, or MODULE:SET registered in your code); default: general, + opinion_summary "
+            "on SummEval-OP"
         },
     )
     prior_precision: float | None = field(
@@ -59,8 +60,15 @@ class KnowledgeConfig:
     def __post_init__(self) -> None:
         if self.prior_precision is not None and self.prior_precision <= 0:
             raise ValueError("prior_precision must be > 0")
-        for name in self.feature_sets or []:
-            get_feature_set(name)  # unknown → KeyError listing the registered sets
+        sets = []
+        for entry in self.feature_sets or []:  # "module:set" imports the user's module first
+            module, _, name = entry.rpartition(":")
+            try:
+                get_feature_set(name, module or None)
+            except (KeyError, ImportError) as e:
+                raise ValueError(f"feature_sets: {e}") from None
+            sets.append(name)
+        self.feature_sets = sets or None
 
 
 def default_feature_sets(pairs: list[PreferencePair]) -> list[str]:
