@@ -206,3 +206,37 @@ def test_normalize_without_stored_stats_and_critique_rm_are_refused(tiny_bert, t
     crit = RewardModel.build(ModelConfig(backbone=tiny_bert, critiques=True)).save(tmp_path / "crit")
     with pytest.raises(ValueError, match="critic backend"):
         _state(crit)
+
+
+def test_ensemble_std_in_extra_logs_and_penalty_in_score(tiny_bert, tmp_path):
+    from rewardlab.bayes import EnsembleConfig
+    from rewardlab.bayes.ensemble import Ensemble
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        backbone=tiny_bert,
+        objectives=["helpful", "harmless"],
+        lora_r=2,
+        reward_scale=[{"mean": 0.0, "std": 1.0}, {"mean": 0.0, "std": 1.0}],
+    )
+    rm = RewardModel.build(cfg)
+    rm.save(tmp_path / "rm")
+    trainable = {n: p.detach().clone() for n, p in rm.named_parameters() if p.requires_grad}
+    members = [{n: v + 0.2 * torch.randn_like(v) for n, v in trainable.items()} for _ in range(3)]
+    Ensemble(rm, members, EnsembleConfig(members=3)).save(tmp_path / "rm")
+    items = [{"prompt": p, "response": r} for p, r in PAIRS]
+    with running(_state(tmp_path / "rm")) as url:
+        c = RewardClient(url)
+        logs = c.post("/get_reward", {"query": RESPONSES, "prompts": [""] * 4}).body["extra_logs"]
+        pen = c.post("/score", {"items": items, "penalty_k": 2.0}).body
+        assert c.get("/health").body["uncertainty_source"] == "ensemble"
+    assert set(logs) == {"helpful", "harmless", "reward_std", "std/helpful", "std/harmless"}
+    s = _offline(tmp_path / "rm", PROMPTS, RESPONSES)
+    assert (s.reward_std > 0).all()
+    want = s.reward - 2.0 * s.reward_std
+    assert torch.allclose(torch.tensor([r["reward"] for r in pen["results"]]), want, atol=1e-5)
+    stds = torch.tensor([r["reward_std"] for r in pen["results"]])
+    assert torch.allclose(stds, s.reward_std, atol=1e-5) and pen["results"][0]["std"].keys() == {
+        "helpful",
+        "harmless",
+    }
