@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typer
+
 from rewardlab.cli.common import clean_errors, console
 from rewardlab.cli.main import app
 from rewardlab.cli.options import config_command
@@ -23,4 +25,4 @@ def serve_cmd(cfg: ServeConfig) -> None:
         serve(cfg)
     except ValueError as e:
         console.print(f"[red]error:[/red] {e}", highlight=False)
-        raise SystemExit(2) from None
+        raise typer.Exit(2) from None
