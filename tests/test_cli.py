@@ -87,11 +87,27 @@ def test_demo_contract_small(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     m = json.loads((out / "metrics.json").read_text())
-    assert set(m["sets"]) == {"hh-test", "llmbar", "hhh"} and "seconds" in m and m["peak_memory_mb"] > 0
+    assert set(m["sets"]) == {"hh-test", "llmbar", "hhh", "pandalm-test", "qafeedback-test", "summeval-test"}
+    assert "seconds" in m and m["peak_memory_mb"] > 0 and m["train_set"] == "harmless"
     for v in m["sets"].values():
         assert {"n", "accuracy", "ece", "longer_accuracy", "shorter_accuracy"} <= set(v)
     assert (out / "model" / "rewardlab.json").exists()
     assert "hh-test" in r.stderr + r.stdout
+
+
+def test_demo_multi_objective_train_set(tmp_path):
+    """--train-set multi: two heads (harmlessness on HH, helpfulness on PandaLM/qa-feedback), scale
+    and weights saved, scalarized headline + per-objective accuracy in metrics.json."""
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--train-set", "multi", "--train-limit", "8", "--eval-limit", "6"]
+    r = rl(*args, "--eval-sets", "hh-test,pandalm-test", "--epochs", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["train_set"] == "multi" and m["train"]["pairs"] == 8 + 2 * 8
+    assert set(m["sets"]["pandalm-test"]["objectives"]) == {"harmlessness", "helpfulness"}
+    cfg = json.loads((out / "model" / "rewardlab.json").read_text())["model"]
+    assert cfg["objectives"] == ["harmlessness", "helpfulness"] and len(cfg["reward_scale"]) == 2
+    assert len(cfg["scalarizer_params"]["weighted_sum"]["weights"]) == 2
 
 
 def test_config_file_and_bad_option(tmp_path, files):
