@@ -23,7 +23,11 @@ from rewardlab.models.config import ModelConfig
 from rewardlab.train.config import TrainConfig
 from rewardlab.train.trainer import train
 
-TOL = 1e-5
+TOL = 1e-5  # per-step loss and lr: DDP vs one process with the same global batch
+# Final weights vs the one-process run, to the same tolerance — except the classifier bias: a shared
+# shift cancels in r_c − r_r, so its gradient is exactly 0 in exact arithmetic and what remains is
+# float-summation noise that Adam (g/√v) turns into lr-sized steps. The ranks agree bitwise on it too.
+W_TOL = 1e-5
 MODEL = {"max_length": 64, "train_layers": 1, "lora_r": 4}
 TRAIN = {"epochs": 2, "lr": 1e-2, "warmup_ratio": 0.0, "save_steps": 0, "progress": False, "seed": 0}
 PAIRS, B = 16, 2  # per rank: 4 batches of 2 pairs per epoch
@@ -78,5 +82,5 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tiny_bert, tiny
             assert abs(a["lr"] - b["lr"]) < 1e-12, (name, a, b)
         assert one_steps[-1]["loss"] < one_steps[0]["loss"]  # it learnt something
         for k, v in one.model.named_parameters():
-            if v.requires_grad:
-                torch.testing.assert_close(r0[k], v.detach().cpu(), rtol=0, atol=TOL, msg=f"{name}: {k}")
+            if v.requires_grad and not k.endswith("classifier.modules_to_save.default.bias"):
+                torch.testing.assert_close(r0[k], v.detach().cpu(), rtol=0, atol=W_TOL, msg=lambda m: f"{name}: {k}: {m}")
