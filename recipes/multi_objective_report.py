@@ -81,16 +81,20 @@ def plot(data: dict, sets: list[str], heuristics: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    exps = sorted({(e, s) for e, s, _ in data})
+    def panel(exp: str, size: int) -> tuple:
+        return (exp, None) if exp == "mix" else (exp, size)  # the mix compares sources, not sizes
+
+    exps = sorted({panel(e, s) for e, s, _ in data}, key=str)
     fig, axes = plt.subplots(len(exps), 1, figsize=(11, 3.6 * len(exps)), squeeze=False)
     for ax, (exp, size) in zip(axes[:, 0], exps, strict=True):
-        models = sorted(m for e, s, m in data if (e, s) == (exp, size))
-        width = 0.8 / max(len(models), 1)
-        for j, model in enumerate(models):
-            per_set = data[(exp, size, model)]
+        keys = sorted(k for k in data if panel(k[0], k[1]) == (exp, size))
+        width = 0.8 / max(len(keys), 1)
+        for j, key in enumerate(keys):
+            per_set = data[key]
             ms = [ci(per_set[s]["accuracy"]) if s in per_set else (float("nan"), 0) for s in sets]
-            xs = [i + (j - (len(models) - 1) / 2) * width for i in range(len(sets))]
-            ax.bar(xs, [m for m, _ in ms], width, yerr=[h for _, h in ms], capsize=3, label=model)
+            xs = [i + (j - (len(keys) - 1) / 2) * width for i in range(len(sets))]
+            label = f"{key[2]} ({key[1]} pairs)" if exp == "mix" else key[2]
+            ax.bar(xs, [m for m, _ in ms], width, yerr=[h for _, h in ms], capsize=3, label=label)
         for h, mark in (("longer_accuracy", "^"), ("shorter_accuracy", "v")):
             ax.scatter(
                 range(len(sets)),
@@ -104,7 +108,8 @@ def plot(data: dict, sets: list[str], heuristics: dict, path: Path) -> None:
         ax.set_xticks(range(len(sets)), sets)
         ax.set_ylim(0, 1)
         ax.set_ylabel("accuracy")
-        ax.set_title(f"{exp}: {size} training pairs (mean ± 95% CI over seeds)")
+        what = "HH harmless / + PandaLM + qa-feedback" if exp == "mix" else f"{size} training pairs"
+        ax.set_title(f"{exp}: {what} (accuracy, mean ± 95% CI over seeds)")
         ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
