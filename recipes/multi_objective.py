@@ -31,12 +31,11 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
 import random
-import statistics
 from pathlib import Path
 
 import torch
+from multi_objective_report import ci, write_report  # noqa: F401  (ci: shared with other recipes)
 
 from rewardlab.data.bundled import bundled_set
 from rewardlab.data.schema import PreferencePair
@@ -59,7 +58,6 @@ ASPECTS = [
     "sentiment_consistency",
     "specificity",
 ]
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
 
 
 class FrozenTrunkScorer:
@@ -87,13 +85,6 @@ class FrozenTrunkScorer:
         for idx, states, mask in self.batches:
             out[idx] = cls_top_rewards(rm, states, mask).float()
         return out[0::2], out[1::2]
-
-
-def ci(xs: list[float]) -> tuple[float, float]:
-    """Mean and the half-width of a 95% t-interval."""
-    m = statistics.fmean(xs)
-    h = T95.get(len(xs) - 1, 1.96) * statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
-    return m, h
 
 
 def with_labels(pairs: list[PreferencePair], labels: dict | None) -> list[PreferencePair]:
@@ -252,8 +243,6 @@ def main() -> None:
             with results.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             log.info("%s", {k: row[k] for k in ("experiment", "model", "size", "seed", "seconds")})
-    from multi_objective_report import write_report
-
     write_report(
         results,
         args.out,
