@@ -171,7 +171,9 @@ def run_one(key: dict, cfg: ModelConfig, tr, va, args, scorers, stores) -> dict:
         (
             key["experiment"],
             key["size"],
-            key["seed"] if key["experiment"] == "summeval" else None,
+            key["seed"]
+            if key["experiment"] == "summeval" and key["size"] < len(bundled_set("summeval-train"))
+            else None,
             key["model"] == "harmless",
         ),
     )
