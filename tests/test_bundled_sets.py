@@ -77,6 +77,7 @@ def test_pandalm_bad_rows_name_file_line_field(tmp_path, change, field, words):
 
 
 def test_bundled_pandalm_drops_the_boolean_rows_with_a_reason(caplog):
+    bundled._read.cache_clear()  # bundled files are read (and their drops logged) once per process
     with caplog.at_level(logging.WARNING):
         s = bundled.pandalm_splits()
     for line, idx, field in [(1886, 157, "response1"), (1934, 161, "response2"), (1970, 164, "response1")]:
@@ -248,3 +249,12 @@ def test_bundled_names_work_as_data_spec():
 
     assert len(read_pairs("pandalm-validation")) == len(bundled.pandalm_splits()["validation"])
     assert read_pairs("summeval-test")[0].labels.keys() >= {"overall", "aspect_coverage"}
+
+
+def test_bundled_files_are_read_once_and_returned_as_fresh_copies(caplog):
+    first = bundled.hh_splits()["train"]
+    first[0].labels["x"] = 0.5  # a caller editing its pairs does not change the next caller's
+    with caplog.at_level(logging.WARNING):
+        again = bundled.hh_splits()["train"]
+    assert "dropped" not in caplog.text and "x" not in again[0].labels
+    assert [p.chosen for p in again] == [p.chosen for p in first]

@@ -5,11 +5,14 @@ HH-RLHF harmless-base test (MIT): shuffled with ``random.Random(seed)``; first 1
 (MIT) and BIG-bench HHH (Apache-2.0) are evaluation-only. SummEval-OP (MIT), qa-feedback
 (Apache-2.0) and PandaLM (Apache-2.0) are split by *group* (product / question / instruction), so
 no prompt appears in two splits. Rows that fail validation are dropped and each one is logged;
-see ``bundled/DATA_CARD.md``.
+see ``bundled/DATA_CARD.md``. Each file is read (and its drops logged) once per process; every
+call gets fresh copies of the pairs.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import random
 from collections.abc import Callable, Hashable
 from pathlib import Path
@@ -30,9 +33,19 @@ GROUP_FRACTIONS = (0.6, 0.1)  # train, validation share of the groups; the rest 
 SUMMEVAL_PRODUCTS = (20, 4)  # of 32 products: train, validation; the remaining 8 are test
 
 
+@functools.cache
+def _read(path: Path, fmt: str, on_invalid: str = "raise") -> tuple[PreferencePair, ...]:
+    return tuple(load_pairs(path, fmt, on_invalid=on_invalid))
+
+
+def _load(path: Path, fmt: str, on_invalid: str = "raise") -> list[PreferencePair]:
+    """A bundled file's pairs: read once per process, returned as fresh copies (callers may edit)."""
+    return copy.deepcopy(list(_read(path, fmt, on_invalid)))
+
+
 def hh_splits(seed: int = 0) -> dict[str, list[PreferencePair]]:
     """The HH harmless split: ``{"train", "validation", "test"}``, shuffled by ``seed``."""
-    pairs = load_pairs(HH_FILE, "hh", on_invalid="drop")
+    pairs = _load(HH_FILE, "hh", on_invalid="drop")
     for p in pairs:
         p.source = "hh-harmless"
     random.Random(seed).shuffle(pairs)
@@ -76,31 +89,31 @@ def split_by_group(
 
 def summeval_splits(seed: int = 0) -> dict[str, list[PreferencePair]]:
     """SummEval-OP pairs with 7 aspect labels + ``overall``, split 20/4/8 products."""
-    pairs = load_pairs(SUMMEVAL_FILE, "summeval-op")
+    pairs = _load(SUMMEVAL_FILE, "summeval-op")
     return split_by_group(pairs, lambda p: p.metadata["product"], SUMMEVAL_PRODUCTS, seed)
 
 
 def qa_feedback_splits(seed: int = 0) -> dict[str, list[PreferencePair]]:
     """qa-feedback (FineGrainedRLHF dev) pairs, split 60/10/30% of the questions."""
-    pairs = load_pairs(QA_FEEDBACK_FILE, "qa-feedback")
+    pairs = _load(QA_FEEDBACK_FILE, "qa-feedback")
     return split_by_group(pairs, lambda p: p.metadata["question"], seed=seed)
 
 
 def pandalm_splits(seed: int = 0) -> dict[str, list[PreferencePair]]:
     """PandaLM test-set majority-vote pairs, split 60/10/30% of the instructions. Rows with a
     JSON boolean or an empty response are dropped, each one logged with file:line:field."""
-    pairs = load_pairs(PANDALM_FILE, "pandalm", on_invalid="drop")
+    pairs = _load(PANDALM_FILE, "pandalm", on_invalid="drop")
     return split_by_group(pairs, lambda p: p.metadata["instruction"], seed=seed)
 
 
 def llmbar() -> list[PreferencePair]:
     """LLMBar natural + the four adversarial subsets (419 pairs)."""
-    return [p for f in LLMBAR_FILES for p in load_pairs(f, "llmbar")]
+    return [p for f in LLMBAR_FILES for p in _load(f, "llmbar")]
 
 
 def hhh() -> list[PreferencePair]:
     """BIG-bench HHH alignment (221 pairs; subsets harmless/helpful/honest/other)."""
-    return load_pairs(HHH_FILE, "hhh")
+    return _load(HHH_FILE, "hhh")
 
 
 SPLIT_SETS: dict[str, Callable[[int], dict[str, list[PreferencePair]]]] = {
