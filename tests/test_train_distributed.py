@@ -83,4 +83,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tiny_bert, tiny
         assert one_steps[-1]["loss"] < one_steps[0]["loss"]  # it learnt something
         for k, v in one.model.named_parameters():
             if v.requires_grad and not k.endswith("classifier.modules_to_save.default.bias"):
-                torch.testing.assert_close(r0[k], v.detach().cpu(), rtol=0, atol=W_TOL, msg=lambda m: f"{name}: {k}: {m}")
+                where = f"{name}: {k}"
+                torch.testing.assert_close(
+                    r0[k], v.detach().cpu(), rtol=0, atol=W_TOL, msg=lambda m, w=where: f"{w}: {m}"
+                )

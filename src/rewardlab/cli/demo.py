@@ -22,7 +22,7 @@ def demo_cmd(
     train_cfg: TrainConfig,
     out: Path = typer.Option(Path("runs/demo"), "--out", help="writes OUT/model and OUT/metrics.json"),
 ) -> None:
-    """Train an RM on bundled data (--train-set); evaluate on every bundled evaluation set vs length heuristics."""
+    """Train an RM on bundled data (--train-set); evaluate it on every bundled set vs length heuristics."""
     from rewardlab.demo import run_demo
 
     m = run_demo(demo, model_cfg, train_cfg, out)
