@@ -9,7 +9,7 @@ import torch
 from rewardlab.data.schema import PreferencePair
 from rewardlab.evaluate.metrics import length_heuristics, pair_metrics, pairwise_accuracy
 from rewardlab.models.reward_model import RewardModel
-from rewardlab.objectives import label_targets, scalarize
+from rewardlab.objectives import label_agreement, label_targets, scalarize
 
 
 def score_pairs(rm: RewardModel, pairs: list[PreferencePair], **kw) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,13 +57,11 @@ def objective_accuracy(
     the pairs whose ``labels`` name it and on every pair without labels; a label < ½ means the
     rejected response is better on k (ties wrong either way)."""
     lt = label_targets(pairs, objectives)
+    right = label_agreement(r_chosen, r_rejected, lt.targets, lt.mask)  # (N, K)
     out = {}
     for k, name in enumerate(objectives):
-        m = lt.mask[:, k]
-        flip = lt.targets[m, k] < 0.5
-        rc, rr = r_chosen[m, k], r_rejected[m, k]
-        correct = torch.where(flip, rr > rc, rc > rr)
-        out[name] = {"n": int(m.sum()), "accuracy": float(correct.float().mean()) if m.any() else None}
+        n = int(lt.mask[:, k].sum())
+        out[name] = {"n": n, "accuracy": float(right[:, k].sum()) / n if n else None}
     return out
 
 

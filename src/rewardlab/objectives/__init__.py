@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rewardlab.objectives.combine import normalise, scalarize, scalarize_std
 from rewardlab.objectives.fit import calibrate, fit_weights, reward_scale, save_config
-from rewardlab.objectives.labels import LabelTargets, label_targets, log_label_use
+from rewardlab.objectives.labels import LabelTargets, label_agreement, label_targets, log_label_use
 from rewardlab.objectives.scalarizers import SCALARIZERS, check_scalarizer, get_scalarizer
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "check_scalarizer",
     "fit_weights",
     "get_scalarizer",
+    "label_agreement",
     "label_targets",
     "log_label_use",
     "normalise",

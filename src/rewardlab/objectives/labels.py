@@ -92,3 +92,13 @@ def log_label_use(
         how,
         lt.untrained,
     )
+
+
+def label_agreement(
+    r_chosen: torch.Tensor, r_rejected: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Per (pair, objective) entry of (B, K) rewards, whether the reward order agrees with the label
+    rule's target: a target < ½ means the rejected response is better on that objective; a tie in
+    reward is wrong either way; masked entries are False. Returns a (B, K) bool tensor."""
+    right = torch.where(targets < 0.5, r_rejected > r_chosen, r_chosen > r_rejected)
+    return right & mask

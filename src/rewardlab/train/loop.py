@@ -20,6 +20,7 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from rewardlab.models.modes import eval_mode
+from rewardlab.objectives import label_agreement
 from rewardlab.train.batching import EncodedPairs, LengthGroupedBatches, PairCollator
 from rewardlab.train.best import BestState
 from rewardlab.train.checkpoint import Checkpointer, TrainerState
@@ -126,19 +127,11 @@ def train_epoch(run: Run, state: TrainerState) -> None:
             return
 
 
-def agreement(rc: torch.Tensor, rr: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(correct, counted) over the unmasked (pair, objective) entries of (B, K) rewards: an entry is
-    correct when sign(r_c − r_r) agrees with its label (target > 0.5: chosen; < 0.5: rejected);
-    a tie in reward, or a label of exactly 0.5, is wrong."""
-    right = ((rc - rr) * (2 * targets - 1)) > 0
-    return torch.stack([(right & mask).sum(), mask.sum()])
-
-
 @torch.no_grad()
 def validate(run: Run, data: EncodedPairs, offset: int) -> dict:
     """Accuracy (ties wrong) and mean BT loss on held-out pairs under the label rule: over every
-    objective a pair trains (its mask), against its label; sequence ids start at ``offset``
-    in the trunk cache (after the training sequences)."""
+    objective a pair trains (its mask), against its label (as ``evaluate`` judges objectives);
+    sequence ids start at ``offset`` in the trunk cache (after the training sequences)."""
     collate = PairCollator(data, run.fwd.rm.tokenizer.pad_token_id)
     counts, loss = torch.zeros(2), 0.0
     with eval_mode(run.fwd):
@@ -146,7 +139,8 @@ def validate(run: Run, data: EncodedPairs, offset: int) -> dict:
             b = collate(list(range(start, min(start + 32, len(data)))))
             r = run.fwd(**run.fwd.inputs(b, run.acc.device, offset)).float().cpu()  # (2b, K)
             rc, rr = r.chunk(2)
-            counts += agreement(rc, rr, b["targets"], b["mask"])
+            right = label_agreement(rc, rr, b["targets"], b["mask"])  # (b, K)
+            counts += torch.stack([right.sum(), b["mask"].sum()])
             loss += float(bradley_terry_loss(rc, rr, None, b["targets"], b["mask"])) * len(rc)
     return {"val_accuracy": float(counts[0] / counts[1].clamp_min(1)), "val_loss": loss / len(data)}
 
