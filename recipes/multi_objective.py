@@ -28,7 +28,6 @@ is skipped on a rerun. Writes OUT/table.md and OUT/plot.png.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import random
@@ -39,6 +38,7 @@ from multi_objective_report import ci, write_report  # noqa: F401  (ci: shared w
 
 from rewardlab.data.bundled import bundled_set
 from rewardlab.data.schema import PreferencePair
+from rewardlab.demo import MULTI_OBJECTIVES, DemoConfig, TrainSet, demo_data
 from rewardlab.evaluate.metrics import length_heuristics, pairwise_accuracy
 from rewardlab.models.config import ModelConfig
 from rewardlab.models.fast_top import below_top, cls_top_rewards
@@ -87,28 +87,14 @@ class FrozenTrunkScorer:
         return out[0::2], out[1::2]
 
 
-def with_labels(pairs: list[PreferencePair], labels: dict | None) -> list[PreferencePair]:
-    """Copies with ``labels`` replaced (``None`` = keep)."""
-    return pairs if labels is None else [dataclasses.replace(p, labels=dict(labels)) for p in pairs]
-
-
-def mix_data(seed: int) -> dict:
-    """Training/validation pairs of the mix experiment, per model."""
-    hh = {s: bundled_set(f"hh-{s}") for s in ("train", "validation")}
-    helpful = {
-        s: bundled_set(f"pandalm-{s}") + bundled_set(f"qafeedback-{s}") for s in ("train", "validation")
-    }
-    harm = {s: with_labels(hh[s], {"harmlessness": 1.0}) for s in hh}
-    union = {s: with_labels(hh[s] + helpful[s], {}) for s in hh}
-    multi = {s: harm[s] + helpful[s] for s in hh}  # helpful pairs keep {"helpfulness": p}
+def mix_data() -> dict:
+    """Training/validation pairs of the mix experiment, per model: the demo's training sets
+    (:func:`rewardlab.demo.demo_data`), so the recipe measures exactly what ``--train-set`` trains."""
+    data = {t.value: demo_data(DemoConfig(train_set=t)) for t in TrainSet}
     return {
-        "harmless": (ModelConfig(), with_labels(hh["train"], {}), with_labels(hh["validation"], {})),
-        "union": (ModelConfig(), union["train"], union["validation"]),
-        "multi": (
-            ModelConfig(objectives=["harmlessness", "helpfulness"]),
-            multi["train"],
-            multi["validation"],
-        ),
+        "harmless": (ModelConfig(), *data["harmless"]),
+        "union": (ModelConfig(), *data["union"]),
+        "multi": (ModelConfig(objectives=MULTI_OBJECTIVES), *data["multi"]),
     }
 
 
@@ -163,20 +149,9 @@ def trunk_store(stores: dict, key: tuple, keep: int = 2) -> dict:
     return stores[key]
 
 
-def run_one(key: dict, cfg: ModelConfig, tr, va, args, scorers, stores) -> dict:
-    """Train one model (sharing the trunk store of its training set), score every set."""
+def run_one(key: dict, cfg: ModelConfig, tr, va, store: dict, args, scorers) -> dict:
+    """Train one model (with the trunk ``store`` of its training set), score every set."""
     t = TrainConfig(epochs=args.epochs, seed=key["seed"], save_steps=0, progress=False, select_best=False)
-    store = trunk_store(
-        stores,
-        (
-            key["experiment"],
-            key["size"],
-            key["seed"]
-            if key["experiment"] == "summeval" and key["size"] < len(bundled_set("summeval-train"))
-            else None,
-            key["model"] == "harmless",
-        ),
-    )
     torch.manual_seed(key["seed"])
     res = train(tr, cfg, t, Path(args.out) / "models" / "last", validation=va, trunk_store=store)
     rm = res.model
@@ -191,19 +166,19 @@ def run_one(key: dict, cfg: ModelConfig, tr, va, args, scorers, stores) -> dict:
 
 
 def experiments(args):
-    """(key, model config, train pairs, validation pairs) for every run, in order."""
+    """(key, model config, train pairs, validation pairs, trunk-store key) for every run, in order.
+    Runs with one trunk-store key train on the same pairs in the same order (their frozen-trunk
+    outputs are shared): the mix's union and multi; SummEval's mono and multi of one subset, and of
+    the full set across seeds."""
     for exp in args.experiments:
         sizes = [0] if exp == "mix" else args.summeval_sizes
         for size in sizes:
             for seed in range(args.seeds):
-                data = mix_data(seed) if exp == "mix" else summeval_data(size, seed)
+                data = mix_data() if exp == "mix" else summeval_data(size, seed)
                 for model, (cfg, tr, va) in data.items():
-                    yield (
-                        {"experiment": exp, "model": model, "size": size or len(tr), "seed": seed},
-                        cfg,
-                        tr,
-                        va,
-                    )
+                    key = {"experiment": exp, "model": model, "size": size or len(tr), "seed": seed}
+                    group = (model == "harmless",) if exp == "mix" else (size, seed if size else None)
+                    yield key, cfg, tr, va, (exp, *group)
 
 
 def main() -> None:
@@ -237,11 +212,11 @@ def main() -> None:
         sets = {n: bundled_set(n)[: args.eval_limit or None] for n in EVAL_SETS}
         scorers = {n: FrozenTrunkScorer(base, p) for n, p in sets.items()}
         stores: dict = {}
-        for key, cfg, tr, va in experiments(args):
+        for key, cfg, tr, va, store_key in experiments(args):
             if json.dumps(key, sort_keys=True) in done:
                 continue
             tr, va = tr[: args.train_limit or None], va[: args.train_limit or None]
-            row = run_one(key, cfg, tr, va, args, scorers, stores)
+            row = run_one(key, cfg, tr, va, trunk_store(stores, store_key), args, scorers)
             with results.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             log.info("%s", {k: row[k] for k in ("experiment", "model", "size", "seed", "seconds")})
