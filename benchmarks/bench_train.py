@@ -43,14 +43,13 @@ import torch
 from rewardlab.assets import minilm_path
 from rewardlab.data.bundled import hh_splits
 from rewardlab.evaluate.evaluator import evaluate
-from rewardlab.evaluate.metrics import pairwise_accuracy
+from rewardlab.evaluate.metrics import mean_ci95, pairwise_accuracy
 from rewardlab.models.backbone import apply_trainable, load_classifier, load_tokenizer
 from rewardlab.models.config import ModelConfig
 from rewardlab.train.config import TrainConfig
 from rewardlab.train.trainer import train
 
 METHODS = ("defaults", "full", "lora")
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
 
 
 def model_cfg(method: str, max_length: int) -> ModelConfig:
@@ -209,8 +208,7 @@ def mean_ci(xs: list[float]) -> str:
     """``mean ± half-width`` of a 95% t-interval (inf when any run never reached the target)."""
     if any(math.isinf(x) for x in xs):
         return f"{sum(math.isinf(x) for x in xs)}/{len(xs)} never"
-    m = statistics.fmean(xs)
-    h = T95.get(len(xs) - 1, 1.96) * statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
+    m, h = mean_ci95(xs)
     return f"{m:.3g} ± {h:.2g}"
 
 

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
-import statistics
 from collections import defaultdict
 from pathlib import Path
 
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+from rewardlab.evaluate.metrics import mean_ci95
 
-
-def ci(xs: list[float]) -> tuple[float, float]:
-    """Mean and half-width of a 95% t-interval."""
-    m = statistics.fmean(xs)
-    h = T95.get(len(xs) - 1, 1.96) * statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
-    return m, h
+ci = mean_ci95  # mean and 95% half-width over seeds (the recipes' name for it)
 
 
 def fmt(xs: list[float]) -> str:

@@ -54,3 +54,11 @@ def test_ece_brier_known_values():
 def test_length_heuristics_ties_wrong():
     h = length_heuristics(["aaa", "a", "bb"], ["a", "aaa", "cc"])
     assert h == {"longer_accuracy": pytest.approx(1 / 3), "shorter_accuracy": pytest.approx(1 / 3)}
+
+
+def test_mean_ci95_on_known_values():
+    from rewardlab.evaluate.metrics import mean_ci95
+
+    m, h = mean_ci95([1.0, 2.0, 3.0])  # s = 1, t(0.975, 2) = 4.30
+    assert m == 2.0 and abs(h - 4.30 / 3**0.5) < 1e-12
+    assert mean_ci95([0.7]) == (0.7, 0.0)

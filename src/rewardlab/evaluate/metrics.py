@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import statistics
+
 import torch
+
+# Two-sided 95% Student t quantiles t_{0.975, df} for df = 1..9; larger df use the normal 1.96.
+T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
 
 
 def pairwise_accuracy(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> float:
@@ -60,3 +66,11 @@ def pair_metrics(r_chosen: torch.Tensor, r_rejected: torch.Tensor, bins: int = 1
         "nll": negative_log_likelihood(p),
         "brier": brier_score(p),
     }
+
+
+def mean_ci95(xs: list[float]) -> tuple[float, float]:
+    """Mean and the half-width of its 95% t-interval over runs (seeds, folds):
+    x̄ ± t_{0.975, n−1}·s/√n, s the sample standard deviation; half-width 0 for one run."""
+    m = statistics.fmean(xs)
+    h = T95.get(len(xs) - 1, 1.96) * statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0
+    return m, h
