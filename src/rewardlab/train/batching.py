@@ -20,6 +20,7 @@ class EncodedPairs:
     margins: torch.Tensor  # (P,) margin, 0 where absent
     targets: torch.Tensor  # (P, K) soft labels P(chosen ≻ rejected) per objective (label rule)
     mask: torch.Tensor  # (P, K) bool: objective k trains on pair i (rewardlab.objectives.labels)
+    offsets: torch.Tensor | None = None  # (P,) length-expert logit added in training (length_bias.py)
 
     def __len__(self) -> int:
         return len(self.seqs) // 2
@@ -76,7 +77,8 @@ class LengthGroupedBatches(torch.utils.data.Sampler):
 
 class PairCollator:
     """Pair indices → a batch: ``seq_ids`` (2B,), padded tensors (2B, T), margins (B,), targets (B, K),
-    mask (B, K) bool (False: that objective has no label for the pair; no loss)."""
+    mask (B, K) bool (False: that objective has no label for the pair; no loss) and, under length
+    debiasing, the length expert's offsets (B,)."""
 
     def __init__(self, data: EncodedPairs, pad_id: int) -> None:
         self.data, self.pad_id = data, pad_id
@@ -84,10 +86,13 @@ class PairCollator:
     def __call__(self, pair_ids: list[int]) -> dict:
         seq_ids = [2 * i for i in pair_ids] + [2 * i + 1 for i in pair_ids]  # chosen, then rejected
         batch = pad_batch([self.data.seqs[s] for s in seq_ids], self.pad_id)
-        return {
+        out = {
             "seq_ids": torch.tensor(seq_ids),
             "inputs": batch,
             "margins": self.data.margins[pair_ids],
             "targets": self.data.targets[pair_ids],
             "mask": self.data.mask[pair_ids],
         }
+        if self.data.offsets is not None:
+            out["offsets"] = self.data.offsets[pair_ids]
+        return out

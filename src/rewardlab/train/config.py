@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rewardlab.train.length_bias import LengthDebias
+
 
 @dataclass
 class TrainConfig:
@@ -17,6 +19,13 @@ class TrainConfig:
     grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (0 = off)"})
     use_margin: bool = field(default=True, metadata={"help": "subtract a pair's margin when present"})
+    length_debias: LengthDebias = field(
+        default=LengthDebias.OFF,
+        metadata={
+            "help": "off | poe (train beside a fixed per-source length expert, dropped at scoring) | "
+            "balance (drop pairs until longer wins half of each source's pairs)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed for init, shuffling and dropout"})
     cache_trunk: bool = field(
         default=True, metadata={"help": "cache frozen lower layers' outputs across epochs"}
@@ -35,6 +44,13 @@ class TrainConfig:
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def __post_init__(self) -> None:
+        try:
+            self.length_debias = LengthDebias(self.length_debias)
+        except ValueError:
+            raise ValueError(
+                f"length_debias: unknown {self.length_debias!r}; "
+                f"choose one of {[d.value for d in LengthDebias]}"
+            ) from None
         for name in ("epochs", "batch_size", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")

@@ -76,6 +76,9 @@ def _micro_step(run: Run, batch: dict) -> torch.Tensor:
         r = run.model(**run.fwd.inputs(batch, acc.device))  # (2B, K)
         rc, rr = r.chunk(2)  # (B, K) each
         margin = batch["margins"].to(r.device) if cfg.use_margin else None
+        if "offsets" in batch:  # product of experts: logit r_c − r_r + o (o = a_g·Δℓ), i.e. m − o
+            o = batch["offsets"].to(r.device)
+            margin = -o if margin is None else margin - o
         mask = batch["mask"].to(r.device) if "mask" in batch else None
         loss = bradley_terry_loss(rc, rr, margin, batch["targets"].to(r.device), mask=mask)
         acc.backward(loss)

@@ -29,6 +29,7 @@ from rewardlab.train.best import BestState
 from rewardlab.train.checkpoint import Checkpointer, TrainerState
 from rewardlab.train.config import TrainConfig
 from rewardlab.train.forward import TrainForward
+from rewardlab.train.length_bias import LengthDebias, balance_by_length, length_offsets
 from rewardlab.train.loop import MetricsLog, Run, end_epoch, train_epoch
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,9 @@ def train(
     ``resume=True`` continues from ``out/checkpoint``. ``out=None`` keeps everything in memory
     (no log, checkpoint or saved model). ``rm`` trains a given model in place; ``trunk_store``
     shares frozen-trunk outputs between runs over the same ``pairs`` (and ``validation``) on the
-    same backbone — sweeps and ensemble members pay for the trunk once.
+    same backbone — sweeps and ensemble members pay for the trunk once (not with
+    ``length_debias=balance``, which trains on a subset). ``length_debias`` removes the data's
+    length preference (:mod:`rewardlab.train.length_bias`).
     """
     model_cfg, cfg = model_cfg or ModelConfig(), train_cfg or TrainConfig()
     out = Path(out) if out is not None else None
@@ -153,7 +156,11 @@ def train(
         project_dir=str(out / "tb") if out else None,
     )
     rm = rm or RewardModel.build(model_cfg)
+    if cfg.length_debias == LengthDebias.BALANCE:
+        pairs = balance_by_length(pairs, cfg.seed)
     data = encode_pairs(rm, pairs)
+    if cfg.length_debias == LengthDebias.POE:
+        data.offsets = length_offsets(pairs)
     val = encode_pairs(rm, validation) if validation else None
     run = _setup(acc, rm, data, cfg, out, trunk_store)
     if cfg.tensorboard and out:
