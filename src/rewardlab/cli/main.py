@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 
 # Each module registers its command(s) on `app` when imported.
-COMMANDS = ["train", "evaluate", "score", "demo", "feedback", "bayes", "explain", "serve"]
+COMMANDS = ["train", "evaluate", "score", "demo", "feedback", "bayes", "explain", "serve", "report"]
 
 
 @app.callback()
