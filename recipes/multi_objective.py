@@ -13,6 +13,12 @@ both length heuristics (95% t-intervals over seeds):
 * ``summeval`` — SummEval-OP, held-out products: ``mono`` (K=1 on the overall label) vs ``multi``
   (7 aspect heads on the aspect labels; weights fitted on the validation products' overall label),
   at several training sizes (``--summeval-sizes``).
+* ``debias`` — length debiasing on the mix (``TrainConfig.length_debias``): ``harmless+poe``,
+  ``union+poe``, ``multi+poe`` (a fixed per-source length expert in the BT logit, dropped at
+  scoring) and ``union+balance`` (the union subsampled so that within each source the longer
+  response wins half of the pairs; one subset, seed 0, for every seed). Compare with the mix rows.
+* ``mixsize`` — the mix's three models at several data sizes (``--mix-sizes``: at most N training
+  pairs per source, the demo's ``--train-limit``).
 
 All models: embedded MiniLM, LoRA r16 on the last layer, ``--epochs`` epochs, no epoch selection
 (every model gets the same schedule). The frozen lower layers are identical for every model, so
@@ -45,6 +51,7 @@ from rewardlab.models.fast_top import below_top, cls_top_rewards
 from rewardlab.models.reward_model import RewardModel
 from rewardlab.objectives import SCALARIZERS, fit_weights, normalise, reward_scale, scalarize
 from rewardlab.train.config import TrainConfig
+from rewardlab.train.length_bias import balance_by_length
 from rewardlab.train.trainer import train
 
 log = logging.getLogger("multi_objective")
@@ -87,14 +94,27 @@ class FrozenTrunkScorer:
         return out[0::2], out[1::2]
 
 
-def mix_data() -> dict:
+def mix_data(limit: int = 0) -> dict:
     """Training/validation pairs of the mix experiment, per model: the demo's training sets
-    (:func:`rewardlab.demo.demo_data`), so the recipe measures exactly what ``--train-set`` trains."""
-    data = {t.value: demo_data(DemoConfig(train_set=t)) for t in TrainSet}
+    (:func:`rewardlab.demo.demo_data`, at most ``limit`` training pairs per source), so the recipe
+    measures exactly what ``--train-set`` trains."""
+    data = {t.value: demo_data(DemoConfig(train_set=t, train_limit=limit)) for t in TrainSet}
     return {
         "harmless": (ModelConfig(), *data["harmless"]),
         "union": (ModelConfig(), *data["union"]),
         "multi": (ModelConfig(objectives=MULTI_OBJECTIVES), *data["multi"]),
+    }
+
+
+def debias_data() -> dict:
+    """The debias experiment: model -> (config, train, validation, length_debias, trunk group)."""
+    mix = mix_data()
+    (_, hh, hh_va), (_, un, un_va), (multi_cfg, mu, mu_va) = mix["harmless"], mix["union"], mix["multi"]
+    return {
+        "union+poe": (ModelConfig(), un, un_va, "poe", "union"),
+        "multi+poe": (multi_cfg, mu, mu_va, "poe", "union"),
+        "harmless+poe": (ModelConfig(), hh, hh_va, "poe", "harmless"),
+        "union+balance": (ModelConfig(), balance_by_length(un, seed=0), un_va, "off", "balance"),
     }
 
 
@@ -149,9 +169,16 @@ def trunk_store(stores: dict, key: tuple, keep: int = 2) -> dict:
     return stores[key]
 
 
-def run_one(key: dict, cfg: ModelConfig, tr, va, store: dict, args, scorers) -> dict:
+def run_one(key: dict, cfg: ModelConfig, tr, va, store: dict, args, scorers, debias: str = "off") -> dict:
     """Train one model (with the trunk ``store`` of its training set), score every set."""
-    t = TrainConfig(epochs=args.epochs, seed=key["seed"], save_steps=0, progress=False, select_best=False)
+    t = TrainConfig(
+        epochs=args.epochs,
+        seed=key["seed"],
+        save_steps=0,
+        progress=False,
+        select_best=False,
+        length_debias=debias,
+    )
     torch.manual_seed(key["seed"])
     res = train(tr, cfg, t, Path(args.out) / "models" / "last", validation=va, trunk_store=store)
     rm = res.model
@@ -166,19 +193,28 @@ def run_one(key: dict, cfg: ModelConfig, tr, va, store: dict, args, scorers) -> 
 
 
 def experiments(args):
-    """(key, model config, train pairs, validation pairs, trunk-store key) for every run, in order.
-    Runs with one trunk-store key train on the same pairs in the same order (their frozen-trunk
-    outputs are shared): the mix's union and multi; SummEval's mono and multi of one subset, and of
-    the full set across seeds."""
+    """(key, model config, train pairs, validation pairs, trunk-store key, length_debias) for every
+    run, in order. Runs with one trunk-store key train on the same pairs in the same order (their
+    frozen-trunk outputs are shared): the mix's union and multi (and their debiased variants);
+    SummEval's mono and multi of one subset, and of the full set across seeds."""
     for exp in args.experiments:
-        sizes = [0] if exp == "mix" else args.summeval_sizes
+        if exp == "debias":  # grouped by training set, so one trunk store is alive at a time
+            for model, (cfg, tr, va, debias, group) in debias_data().items():
+                for seed in range(args.seeds):
+                    key = {"experiment": exp, "model": model, "size": len(tr), "seed": seed}
+                    yield key, cfg, tr, va, (exp, group), debias
+            continue
+        sizes = {"mix": [0], "mixsize": args.mix_sizes}.get(exp, args.summeval_sizes)
         for size in sizes:
             for seed in range(args.seeds):
-                data = mix_data() if exp == "mix" else summeval_data(size, seed)
+                data = mix_data(size) if exp in ("mix", "mixsize") else summeval_data(size, seed)
                 for model, (cfg, tr, va) in data.items():
                     key = {"experiment": exp, "model": model, "size": size or len(tr), "seed": seed}
-                    group = (model == "harmless",) if exp == "mix" else (size, seed if size else None)
-                    yield key, cfg, tr, va, (exp, *group)
+                    if exp in ("mix", "mixsize"):
+                        group = (size, model == "harmless")
+                    else:
+                        group = (size, seed if size else None)
+                    yield key, cfg, tr, va, (exp, *group), "off"
 
 
 def main() -> None:
@@ -188,6 +224,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--experiments", type=lambda s: s.split(","), default=["mix", "summeval"])
     ap.add_argument("--summeval-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[150, 400, 0])
+    ap.add_argument(
+        "--mix-sizes",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[100, 300, 1000],
+        help="mixsize: at most N training pairs per source",
+    )
     ap.add_argument(
         "--eval-limit", type=int, default=0, help="at most N pairs per evaluation set (smoke runs)"
     )
@@ -212,11 +254,11 @@ def main() -> None:
         sets = {n: bundled_set(n)[: args.eval_limit or None] for n in EVAL_SETS}
         scorers = {n: FrozenTrunkScorer(base, p) for n, p in sets.items()}
         stores: dict = {}
-        for key, cfg, tr, va, store_key in experiments(args):
+        for key, cfg, tr, va, store_key, debias in experiments(args):
             if json.dumps(key, sort_keys=True) in done:
                 continue
             tr, va = tr[: args.train_limit or None], va[: args.train_limit or None]
-            row = run_one(key, cfg, tr, va, trunk_store(stores, store_key), args, scorers)
+            row = run_one(key, cfg, tr, va, trunk_store(stores, store_key), args, scorers, debias)
             with results.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             log.info("%s", {k: row[k] for k in ("experiment", "model", "size", "seed", "seconds")})

@@ -54,7 +54,7 @@ def write_report(results: Path, out: Path, heuristics: dict[str, dict]) -> None:
     lines.append("| experiment | train pairs | combination | " + " | ".join(sets) + " |")
     lines.append("|---" * (3 + len(sets)) + "|")
     for (exp, size, model), per_set in sorted(data.items()):
-        if model != "multi":
+        if not model.startswith("multi"):
             continue
         extra = sorted({m for s in per_set.values() for m in s if ":" in m})
         for m in extra:
@@ -75,7 +75,8 @@ def plot(data: dict, sets: list[str], heuristics: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     def panel(exp: str, size: int) -> tuple:
-        return (exp, None) if exp == "mix" else (exp, size)  # the mix compares sources, not sizes
+        # the mix and debias panels compare training sets, not sizes
+        return (exp, None) if exp in ("mix", "debias") else (exp, size)
 
     exps = sorted({panel(e, s) for e, s, _ in data}, key=str)
     fig, axes = plt.subplots(len(exps), 1, figsize=(11, 3.6 * len(exps)), squeeze=False)
@@ -86,7 +87,7 @@ def plot(data: dict, sets: list[str], heuristics: dict, path: Path) -> None:
             per_set = data[key]
             ms = [ci(per_set[s]["accuracy"]) if s in per_set else (float("nan"), 0) for s in sets]
             xs = [i + (j - (len(keys) - 1) / 2) * width for i in range(len(sets))]
-            label = f"{key[2]} ({key[1]} pairs)" if exp == "mix" else key[2]
+            label = f"{key[2]} ({key[1]} pairs)" if exp in ("mix", "debias") else key[2]
             ax.bar(xs, [m for m, _ in ms], width, yerr=[h for _, h in ms], capsize=3, label=label)
         for h, mark in (("longer_accuracy", "^"), ("shorter_accuracy", "v")):
             ax.scatter(
@@ -101,7 +102,11 @@ def plot(data: dict, sets: list[str], heuristics: dict, path: Path) -> None:
         ax.set_xticks(range(len(sets)), sets)
         ax.set_ylim(0, 1)
         ax.set_ylabel("accuracy")
-        what = "HH harmless / + PandaLM + qa-feedback" if exp == "mix" else f"{size} training pairs"
+        what = {
+            "mix": "HH harmless / + PandaLM + qa-feedback",
+            "debias": "length debiasing on the mix",
+            "mixsize": f"the mix, at most {size} training pairs per source",
+        }.get(exp, f"{size} training pairs")
         ax.set_title(f"{exp}: {what} (accuracy, mean ± 95% CI over seeds)")
         ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
