@@ -5,6 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# Headless Chromium for the report's browser test (tests/report): Debian's package, only when absent.
+if ! command -v chromium >/dev/null 2>&1; then
+  apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
+  if [ "$(id -u)" = 0 ]; then "${apt[@]}" update -qq && "${apt[@]}" install -y -qq chromium
+  elif command -v sudo >/dev/null 2>&1; then sudo "${apt[@]}" update -qq && sudo "${apt[@]}" install -y -qq chromium
+  else echo "setup: install chromium (apt-get install chromium) for tests/report" >&2
+  fi
+fi
 stamp=.venv/.rewardlab-setup
 want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
