@@ -1,5 +1,6 @@
 """The main job: train an RM on bundled preference data, evaluate it on every bundled evaluation set
-beside the length heuristics, and write ``OUT/model`` and ``OUT/metrics.json``.
+beside the length heuristics, and write ``OUT/model``, ``OUT/metrics.json``, the per-pair rewards
+(``OUT/pair_rewards.jsonl``) and ``OUT/report.html``.
 
 Training sets (``--train-set``): ``harmless`` (HH-RLHF harmless), ``union`` (HH harmless +
 PandaLM + qa-feedback as plain preferences, one head), ``multi`` (the same pairs, two heads:
@@ -20,8 +21,9 @@ from pathlib import Path
 
 from rewardlab.data.bundled import bundled_set, hh_splits
 from rewardlab.data.schema import PreferencePair
-from rewardlab.evaluate.evaluator import evaluate
 from rewardlab.models.config import ModelConfig
+from rewardlab.report import write_report
+from rewardlab.report.scores import PAIR_REWARDS, pair_reward_rows, score_and_evaluate, write_pair_rewards
 from rewardlab.train.config import TrainConfig
 from rewardlab.train.trainer import train
 
@@ -118,9 +120,12 @@ def run_demo(demo: DemoConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, o
     if result.model.cfg.num_objectives > 1:
         _calibrate_multi(result.model, validation, out / "model")
     metrics: dict = {"train_set": demo.train_set.value, "sets": {}}
+    rows: list[dict] = []  # per-pair rewards for the report
     for name in demo.eval_sets:
         pairs = bundled_set(name, demo.split_seed)[: demo.eval_limit or None]
-        metrics["sets"][name] = evaluate(result.model, pairs)
+        metrics["sets"][name], rc, rr = score_and_evaluate(result.model, pairs)
+        rows += pair_reward_rows(name, pairs, rc, rr)
+    write_pair_rewards(out / PAIR_REWARDS, rows)
     metrics["train"] = {
         "pairs": len(train_pairs),
         "steps": result.steps,
@@ -132,4 +137,5 @@ def run_demo(demo: DemoConfig, model_cfg: ModelConfig, train_cfg: TrainConfig, o
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     metrics["peak_memory_mb"] = round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_report(out)  # OUT/report.html
     return metrics

@@ -1,0 +1,282 @@
+"""Sections from the recipes' outputs and RL runs: best-of-n over-optimization
+(``overoptimization.json``, ``uncertainty_report.json``), multi-objective and data-efficiency
+results (``results.jsonl``, 95% t-intervals over seeds) and a GRPO reward curve (``grpo_log.jsonl``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rewardlab.data.schema import DataError
+from rewardlab.evaluate.metrics import mean_ci95
+from rewardlab.report import figures
+from rewardlab.report.collect import GRPO_FIELDS, RunDir, check_row
+from rewardlab.report.html import esc, img, p, pct, table
+from rewardlab.report.sections import section
+
+OVEROPT_FIELDS = {"ns": ((list,), True), "kl": ((list,), True), "curves": ((dict,), True)}
+
+
+def _ci(xs: list[float]) -> str:
+    m, h = mean_ci95(xs)
+    return pct(m, h)
+
+
+@section(
+    "overoptimization",
+    "Best-of-n over-optimization",
+    "overoptimization.json (recipes/overoptimization.py)",
+    70,
+)
+def overoptimization(run: RunDir) -> str | None:
+    """Gold reward of the best-of-n choice vs KL, per selection method."""
+    r = run.json("overoptimization.json")
+    if r is None:
+        return None
+    check_row(r, OVEROPT_FIELDS, str(run.path / "overoptimization.json"))
+    ns, kl, curves = r["ns"], r["kl"], r["curves"]
+    for name, ys in curves.items():
+        if not isinstance(ys, list) or len(ys) != len(ns):
+            raise DataError(
+                str(run.path / "overoptimization.json"), f"curves.{name}", f"expected {len(ns)} values"
+            )
+    setup = r.get("setup") or {}
+    title = f"{setup.get('prompts', '?')} prompts × {setup.get('n', max(ns))} samples"
+    fig = figures.lines(
+        {k: (kl, v, None) for k, v in curves.items()},
+        "KL(best-of-n ‖ policy) = log n − (n−1)/n",
+        "gold reward gain over n = 1",
+        title,
+    )
+    rows = [[k, *[f"{y:+.3f}" for y in v]] for k, v in curves.items()]
+    facts = [
+        (k, r.get(k)) for k in ("gold_n1", "gold_within_prompt_std", "proxy_std_mean", "rank_corr_proxy_gold")
+    ]
+    note = ", ".join(f"{k} {v:.3f}" for k, v in facts if isinstance(v, (int, float)))
+    return (
+        p(
+            "Expected gold-RM reward of the sample each method picks among n (exact over random n-subsets), "
+            "minus the gold reward at n = 1. A curve that falls while n grows is over-optimization."
+        )
+        + img(fig, "best-of-n curves")
+        + table(["method", *[f"n={n}" for n in ns]], rows)
+        + (p(note) if note else "")
+    )
+
+
+@section(
+    "uncertainty",
+    "Uncertainty: calibration and error detection",
+    "uncertainty_report.json (recipes/overoptimization.py)",
+    75,
+)
+def uncertainty(run: RunDir) -> str | None:
+    """Per method and set: accuracy, ECE, NLL, error AUROC, OOD AUROC."""
+    rep = run.json("uncertainty_report.json")
+    if rep is None:
+        return None
+    if not isinstance(rep, dict):
+        raise DataError(str(run.path / "uncertainty_report.json"), None, "expected {method: {set: metrics}}")
+    cols = ("accuracy", "ece", "nll", "error_auroc", "ood_auroc")
+    rows = [
+        [
+            method,
+            s,
+            *[
+                (pct(m[c]) if c == "accuracy" else f"{m[c]:.3f}")
+                if isinstance(m.get(c), (int, float))
+                else ""
+                for c in cols
+            ],
+        ]
+        for method, per in rep.items()
+        for s, m in per.items()
+    ]
+    return table(["method", "set", *cols], rows)
+
+
+def _heuristics(sets: list[str]) -> dict[str, dict]:
+    """Length heuristics on the full bundled sets among ``sets`` (the recipes evaluate on them)."""
+    from rewardlab.data.bundled import BUNDLED_NAMES, bundled_set
+    from rewardlab.evaluate.metrics import length_heuristics
+
+    out = {}
+    for s in sets:
+        if s in BUNDLED_NAMES or s in ("llmbar", "hhh"):
+            ps = bundled_set(s)
+            out[s] = length_heuristics([q.chosen for q in ps], [q.rejected for q in ps])
+    return out
+
+
+def _multi_objective(rows: list[dict]) -> str:
+    """Accuracy per (experiment, size, model) and set, mean ± 95% over seeds, heuristics beside."""
+    data: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for r in rows:
+        for s, metrics in r["sets"].items():
+            for m, v in metrics.items():
+                data[(r["experiment"], r["size"], r["model"])][s][m].append(v)
+    sets = list(dict.fromkeys(s for r in rows for s in r["sets"]))
+    heur = _heuristics(sets)
+    head = ["experiment", "train pairs", "model", "seeds", *sets]
+    body = [
+        [
+            e,
+            size,
+            model,
+            len(next(iter(per.values()))["accuracy"]),
+            *[_ci(per[s]["accuracy"]) if s in per else "" for s in sets],
+        ]
+        for (e, size, model), per in sorted(data.items())
+    ]
+    for h in ("longer_accuracy", "shorter_accuracy"):
+        body.append(
+            ["—", "—", h.split("_")[0] + " wins", "—", *[pct(heur[s][h]) if s in heur else "" for s in sets]]
+        )
+    html = table(head, body)
+    for exp in sorted({k[0] for k in data}):
+        keys = sorted(k for k in data if k[0] == exp)
+        bars = {
+            f"{m} ({size})": (
+                [
+                    mean_ci95(data[(e, size, m)][s]["accuracy"])[0]
+                    if s in data[(e, size, m)]
+                    else float("nan")
+                    for s in sets
+                ],
+                [
+                    mean_ci95(data[(e, size, m)][s]["accuracy"])[1] if s in data[(e, size, m)] else 0.0
+                    for s in sets
+                ],
+            )
+            for e, size, m in keys
+        }
+        marks = {
+            h.split("_")[0] + " wins": [heur.get(s, {}).get(h, float("nan")) for s in sets]
+            for h in ("longer_accuracy", "shorter_accuracy")
+        }
+        fig = figures.grouped_bars(
+            sets, bars, "accuracy", marks, f"{exp}: mean ± 95% over seeds (model (train pairs))"
+        )
+        html += img(fig, f"multi-objective {exp}")
+    extra = []
+    for (e, size, model), per in sorted(data.items()):
+        if model != "multi":
+            continue
+        for c in sorted({k for v in per.values() for k in v if ":" in k}):
+            extra.append([e, size, c, *[_ci(per[s][c]) if c in per.get(s, {}) else "" for s in sets]])
+    if extra:
+        html += "<h3>Scalarizers and single objectives on the multi-objective heads</h3>"
+        html += table(["experiment", "train pairs", "combination", *sets], extra)
+    return html
+
+
+def _summarise(rows: list[dict]) -> dict:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[(r["set"], r["method"], r["n"])].append(r)
+    return groups
+
+
+def _data_efficiency(rows: list[dict], run: RunDir) -> str:
+    """Accuracy vs training pairs per set and method (95% over seeds), length heuristics dashed."""
+    groups = _summarise(rows)
+    html = ""
+    for name in list(dict.fromkeys(r["set"] for r in rows)):
+        h = run.json(f"heuristics-{name}.json") or {}
+        hl = {
+            f"{k.split('_')[0]} wins": h[k]
+            for k in ("longer_accuracy", "shorter_accuracy")
+            if isinstance(h.get(k), (int, float))
+        }
+        methods = list(dict.fromkeys(m for s, m, _ in groups if s == name))
+        series = {}
+        for m in methods:
+            pts = sorted(
+                (n, mean_ci95([g["accuracy"] for g in grp]))
+                for (s, mm, n), grp in groups.items()
+                if s == name and mm == m
+            )
+            series[m] = ([x for x, _ in pts], [c[0] for _, c in pts], [c[1] for _, c in pts])
+        fig = figures.lines(series, "training pairs", "test accuracy", name, hl, logx=True)
+        ns = sorted({n for s, _, n in groups if s == name})
+        body = [
+            [
+                n,
+                *[
+                    _ci([g["accuracy"] for g in groups[(name, m, n)]]) if (name, m, n) in groups else ""
+                    for m in methods
+                ],
+                max(len(groups.get((name, m, n), [])) for m in methods),
+            ]
+            for n in ns
+        ]
+        html += f"<h3>{esc(name)}</h3>" + img(fig, f"data efficiency {name}")
+        html += table(["pairs", *methods, "seeds"], body)
+    w = run.json("weights-summeval.json")
+    if isinstance(w, list) and w:
+        fig = figures.weights(
+            [{"name": r["feature"], "value": r["weight"], "low": r["low"], "high": r["high"]} for r in w][
+                :30
+            ],
+            "knowledge RM weights, all SummEval-OP training pairs (95% interval)",
+        )
+        html += "<h3>Knowledge RM weights (SummEval-OP)</h3>" + img(fig, "summeval weights")
+    return html
+
+
+@section(
+    "results",
+    "Recipe results (seeds, 95% t-intervals)",
+    "results.jsonl (recipes/multi_objective.py or recipes/data_efficiency.py)",
+    80,
+)
+def results(run: RunDir) -> str | None:
+    """``results.jsonl`` of the multi-objective or the data-efficiency recipe."""
+    res = run.results
+    if res is None:
+        return None
+    kind, rows = res
+    intro = p(
+        f"{kind.replace('_', '-')} recipe, {len(rows)} runs. Accuracy in %, mean ± 95% t-interval over "
+        "seeds; ties wrong; the length heuristics on the full test sets."
+    )
+    return intro + (_multi_objective(rows) if kind == "multi_objective" else _data_efficiency(rows, run))
+
+
+@section("grpo", "GRPO: reward during RL", "grpo_log.jsonl (a GRPO run)", 90)
+def grpo(run: RunDir) -> str | None:
+    """Mean reward per step (± the step's reward std) and the gold reward when logged."""
+    rows = run.jsonl(GRPO_FIELDS, "grpo_log.jsonl")
+    if rows is None:
+        return None
+    x = [r["step"] for r in rows]
+    y = [float(r["reward"]) for r in rows]
+    std = [r.get("reward_std") for r in rows]
+    series = {
+        "RM reward (mean over the step's samples)": (
+            x,
+            y,
+            [s or 0.0 for s in std] if any(s is not None for s in std) else None,
+        )
+    }
+    gold = [(r["step"], float(r["gold_reward"])) for r in rows if r.get("gold_reward") is not None]
+    if gold:
+        series["gold reward"] = ([g[0] for g in gold], [g[1] for g in gold], None)
+    fig = figures.lines(series, "step", "reward", f"GRPO, {len(rows)} steps", band=True)
+    k = max(1, len(rows) // 10)
+
+    def mean(v: list[float]) -> str:
+        return f"{sum(v) / len(v):+.3f}" if v else ""
+
+    body = [["RM reward", mean(y[:k]), mean(y[-k:])]]
+    if gold:
+        body.append(["gold reward", mean([g for _, g in gold[:k]]), mean([g for _, g in gold[-k:]])])
+    return (
+        img(fig, "GRPO reward curve")
+        + table(["", f"first {k} steps", f"last {k} steps"], body)
+        + p(
+            "Band: ± the reward std over the step's samples. RM reward rising while the gold reward falls is "
+            "reward hacking."
+            if gold
+            else "Band: ± the reward std over the step's samples (no gold reward logged)."
+        )
+    )
