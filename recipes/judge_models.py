@@ -1,0 +1,261 @@
+"""Which embedded LLM, with which prompt, is a usable pairwise judge? Measured, beside pick-longer.
+
+For each (model, prompt variant, set) the judge labels every pair in both orders (variants in
+``rewardlab.feedback.judge_methods.JUDGE_VARIANTS``: ``ab`` = today's judge, ``ab-fewshot``,
+``rationale``, ``score`` = each response rated alone). One JSONL row per (model, variant, set,
+pair) goes to ``OUT/rows.jsonl`` (p, p_ab, p_ba, correct, picks-longer, seconds, prompt tokens);
+rerunning skips rows already there, so kill and rerun at will. ``OUT/loads.jsonl`` records each
+model's load time and memory. ``OUT/table.md`` is rewritten after every set: accuracy with a 95%
+interval (ties wrong), position-bias rate, how often the judge picks the longer response, the
+pick-longer baseline on the same pairs, seconds per pair, prompt tokens/s, load time and peak RSS.
+
+Sets: ``llmbar-natural`` (the 100 LLMBar Natural pairs — score once, never tune on it) or any
+bundled name (``pandalm-validation``, ``pandalm-test``, ``hh-test`` …) as ``NAME:N`` (a seeded
+sample of N). HH sets are judged on harmlessness, the others on helpfulness.
+
+    nice -n 10 python recipes/judge_models.py --models qwen2.5-1.5b \\
+        --variants ab,ab-fewshot,score --sets pandalm-validation:40 --out runs/judge_models
+    python recipes/judge_models.py --out runs/judge_models --table-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import resource
+import time
+from pathlib import Path
+
+from rewardlab.data.bundled import ROOT, bundled_set
+from rewardlab.data.load import load_pairs
+from rewardlab.data.schema import PreferencePair
+from rewardlab.evaluate.metrics import mean_ci95
+from rewardlab.feedback.common import item_key, render_prompt
+from rewardlab.feedback.judge_methods import JUDGE_VARIANTS
+from rewardlab.feedback.principles import PRINCIPLES
+from rewardlab.llm import LocalBackend
+
+log = logging.getLogger("judge_models")
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/judge_models")
+    ap.add_argument("--models", default="qwen2.5-1.5b", help="comma-separated local aliases or paths")
+    ap.add_argument("--variants", default="ab", help=f"comma-separated: {', '.join(JUDGE_VARIANTS)}")
+    ap.add_argument("--sets", default="pandalm-validation:40", help="comma-separated NAME[:N]")
+    ap.add_argument("--seed", type=int, default=0, help="sampling of NAME:N subsets")
+    ap.add_argument("--batch-size", type=int, default=2, help="conversations per forward")
+    ap.add_argument("--pairs-per-step", type=int, default=2, help="pairs judged (and appended) per step")
+    ap.add_argument("--max-input-tokens", type=int, default=2048)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: best on a loaded 2-core CPU)")
+    ap.add_argument("--dtype", default="auto", help="auto (fp32 on CPU), bfloat16 (AMX CPUs: ~4x faster)")
+    ap.add_argument("--table-only", action="store_true", help="rewrite table.md from rows.jsonl")
+    return ap.parse_args()
+
+
+def load_set(spec: str, seed: int) -> tuple[str, list[PreferencePair]]:
+    """``NAME[:N]`` → (NAME, pairs): all of NAME, or a sample of N drawn with ``Random(seed)``."""
+    name, _, n = spec.partition(":")
+    if name == "llmbar-natural":
+        pairs = load_pairs(ROOT / "llmbar" / "LLMBar_Natural.json", "llmbar")
+    else:
+        pairs = bundled_set(name)
+    if n and int(n) < len(pairs):
+        pairs = random.Random(seed).sample(pairs, int(n))
+    return name, pairs
+
+
+def principle_for(set_name: str) -> str:
+    """HH harmless sets are judged on harmlessness, the others on helpfulness."""
+    return "harmlessness" if set_name.startswith("hh") else "helpfulness"
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows already written (a torn last line from a kill is ignored)."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("%s: skipping a torn line", path)
+    return rows
+
+
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process so far (GB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def label(model: str, dtype: str) -> str:
+    """How a model is named in the rows and the table: ``name`` or ``name:dtype``."""
+    return model if dtype == "auto" else f"{model}:{dtype}"
+
+
+def load_model(name: str, args: argparse.Namespace, out: Path) -> LocalBackend:
+    """Load a local judge model and record its load time and memory in ``loads.jsonl``."""
+    t0 = time.perf_counter()
+    backend = LocalBackend(
+        name, batch_size=args.batch_size, max_input_tokens=args.max_input_tokens, threads=args.threads
+    )
+    rec = {
+        "model": name,
+        "load_s": round(time.perf_counter() - t0, 1),
+        "peak_rss_gb": round(peak_rss_gb(), 2),
+    }
+    rec["params_m"] = round(sum(p.numel() for p in backend.lm.parameters()) / 1e6, 1)
+    with open(out / "loads.jsonl", "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    log.info("loaded %s: %s", name, rec)
+    return backend
+
+
+def judge_rows(
+    backend: LocalBackend, model: str, variant: str, set_name: str, batch: list[tuple[int, PreferencePair]]
+) -> list[dict]:
+    """Judge a few pairs with one variant; one output row per pair."""
+    pr = PRINCIPLES.get(principle_for(set_name))
+    triples = [(render_prompt(p.prompt), p.chosen, p.rejected) for _, p in batch]
+    t0 = time.perf_counter()
+    results = JUDGE_VARIANTS[variant].run(backend, triples, [pr])
+    seconds = (time.perf_counter() - t0) / len(batch)
+    tokens = backend.count_tokens([t for tr in triples for t in tr])
+    rows = []
+    for j, ((i, pair), res) in enumerate(zip(batch, results, strict=True)):
+        r = res[pr.name]
+        lc, lr = len(pair.chosen), len(pair.rejected)
+        rows.append(
+            {
+                "model": model,
+                "variant": variant,
+                "set": set_name,
+                "index": i,
+                "key": item_key(i, pair.prompt, pair.chosen, pair.rejected),
+                "principle": pr.name,
+                **{k: v for k, v in r.items()},
+                "correct": r["p"] > 0.5,
+                "picks_longer": (r["p"] > 0.5) == (lc > lr) if lc != lr else None,
+                "longer_correct": lc > lr,
+                "seconds": round(seconds, 2),
+                "input_tokens": sum(tokens[3 * j : 3 * j + 3]),
+            }
+        )
+    return rows
+
+
+def run_set(backend: LocalBackend, model: str, variants: list[str], spec: str, args, out: Path) -> None:
+    """Judge every not-yet-judged pair of one set with each variant, a few pairs at a time and the
+    variants interleaved (a stopped run leaves every variant with about as many pairs)."""
+    set_name, pairs = load_set(spec, args.seed)
+    path = out / "rows.jsonl"
+    done = {(r["model"], r["variant"], r["set"], r["key"]) for r in read_rows(path)}
+    keyed = [(i, p, item_key(i, p.prompt, p.chosen, p.rejected)) for i, p in enumerate(pairs)]
+    log.info("%s / %s: %d pairs, variants %s", model, set_name, len(pairs), variants)
+    for s in range(0, len(keyed), args.pairs_per_step):
+        for variant in variants:
+            todo = [
+                (i, p)
+                for i, p, k in keyed[s : s + args.pairs_per_step]
+                if (model, variant, set_name, k) not in done
+            ]
+            if not todo:
+                continue
+            rows = judge_rows(backend, model, variant, set_name, todo)
+            with open(path, "a") as f:
+                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+            log.info(
+                "  %s %s: pairs %d-%d, %.1f s/pair", variant, set_name, s, s + len(todo), rows[0]["seconds"]
+            )
+        write_table(out)
+
+
+def pct(xs: list[float]) -> str:
+    """``mean ± 95% half-width`` in percent."""
+    m, h = mean_ci95([float(x) for x in xs])
+    return f"{100 * m:.1f} ± {100 * h:.1f}"
+
+
+def cell_stats(rows: list[dict]) -> dict[str, str]:
+    """One table row's numbers from the rows of one (model, variant, set)."""
+    single = [p for r in rows for p in (r["p_ab"], r["p_ba"]) if p is not None]
+    longer = [r["picks_longer"] for r in rows if r["picks_longer"] is not None]
+    secs = sum(r["seconds"] for r in rows)
+    return {
+        "n": str(len(rows)),
+        "accuracy": pct([r["correct"] for r in rows]),
+        "pick-longer": pct([r["longer_correct"] for r in rows]),
+        "A-rate": f"{100 * sum(p > 0.5 for p in single) / len(single):.0f}",
+        "consistent": f"{100 * sum((r['p_ab'] > 0.5) == (r['p_ba'] < 0.5) for r in rows) / len(rows):.0f}",
+        "picks longer": f"{100 * sum(longer) / len(longer):.0f}" if longer else "–",
+        "s/pair": f"{secs / len(rows):.1f}",
+        "pairs/s": f"{len(rows) / secs:.3f}",
+        "tok/s": f"{sum(r['input_tokens'] for r in rows) / secs:.0f}",
+    }
+
+
+def write_table(out: Path) -> None:
+    """``OUT/table.md`` from every row so far, plus each model's load time and memory."""
+    rows = read_rows(out / "rows.jsonl")
+    cells: dict[tuple[str, str, str], list[dict]] = {}
+    for r in rows:
+        cells.setdefault((r["model"], r["variant"], r["set"]), []).append(r)
+    cols = [
+        "n",
+        "accuracy",
+        "pick-longer",
+        "A-rate",
+        "consistent",
+        "picks longer",
+        "s/pair",
+        "pairs/s",
+        "tok/s",
+    ]
+    lines = [
+        "| model | variant | set | " + " | ".join(cols) + " |",
+        "|" + "---|" * (3 + len(cols)),
+    ]
+    for (m, v, s), rs in sorted(cells.items()):
+        st = cell_stats(rs)
+        lines.append(f"| {m} | {v} | {s} | " + " | ".join(st[c] for c in cols) + " |")
+    loads = {r["model"]: r for r in read_rows(out / "loads.jsonl")}
+    lines += ["", "| model | params (M) | load s | peak RSS GB |", "|---|---|---|---|"]
+    lines += [
+        f"| {m} | {r['params_m']} | {r['load_s']} | {r['peak_rss_gb']} |" for m, r in sorted(loads.items())
+    ]
+    lines += [
+        "",
+        "accuracy and pick-longer in % with a 95% t-interval over pairs, ties wrong, on the same pairs;",
+        "A-rate: % of single-order judgements won by position A (50 = no position bias; always 50 for",
+        "`score`); consistent: % of pairs both orders agree on; picks longer: % of pairs (unequal lengths)",
+        "where the judge prefers the longer response; tok/s: prompt+response tokens judged per second.",
+    ]
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.table_only:
+        write_table(out)
+        print((out / "table.md").read_text())
+        return
+    variants = args.variants.split(",")
+    unknown = [v for v in variants if v not in JUDGE_VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {unknown}; choose from {list(JUDGE_VARIANTS)}")
+    for model in args.models.split(","):
+        backend = load_model(model, args, out)
+        for spec in args.sets.split(","):
+            run_set(backend, label(model, args.dtype), variants, spec, args, out)
+        del backend
+    print((out / "table.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
