@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 from pairs_data import make_pairs
 from rewardlab.bayes import kl_best_of_n
@@ -71,17 +72,16 @@ def overoptimization_files(out: Path) -> None:
 
 
 def grpo_log(out: Path, steps: int = 40, gold: bool = True) -> Path:
-    """``grpo_log.jsonl``: the RM reward rises, the gold reward rises then falls."""
-    rows = [
-        {
-            "step": s,
-            "reward": 0.05 * s,
-            "gold_reward": (0.04 * s - 0.0012 * s * s) if gold else None,
-            "reward_std": 0.3,
-        }
-        for s in range(steps)
-    ]
-    return write_jsonl(out / "grpo_log.jsonl", rows)
+    """``grpo_log.jsonl`` written by the real :class:`rewardlab.rl.grpo_log.GRPOLogCallback` from
+    TRL-style logs: the RM reward rises, the gold reward rises then falls."""
+    from rewardlab.rl.grpo_log import LOG_NAME, GRPOLogCallback
+
+    cb = GRPOLogCallback(out / LOG_NAME, "gold" if gold else None)
+    for s in range(1, steps + 1):
+        state = SimpleNamespace(global_step=s, is_world_process_zero=True)
+        logs = {"reward": 0.05 * s, "reward_std": 0.3, "rewards/gold/mean": 0.04 * s - 0.0012 * s * s}
+        cb.on_log(None, state, None, logs=logs)
+    return out / LOG_NAME
 
 
 def data_efficiency_files(out: Path) -> None:

@@ -25,7 +25,7 @@ from rewardlab.report import write_report
 from rewardlab.report.html import render
 from rewardlab.report.scores import score_and_evaluate
 from rewardlab.report.sections import ordered_sections
-from rewardlab.report.sections.evaluation import reliability_bins
+from rewardlab.report.sections.evaluation import reliability_bins, wilson
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,21 @@ def test_reliability_bins_match_the_ece_metric():
     # ECE from the bins themselves: Σ n_b/N |acc_b − conf_b|
     ece = sum(k / 200 * abs(a - c) for k, a, c in zip(b["count"], b["acc"], b["conf"], strict=True) if k)
     assert ece == pytest.approx(b["ece"], abs=1e-6)
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson(1.0, 24)  # all right: lower bound n / (n + z²)
+    assert hi == 1.0 and lo == pytest.approx(24 / (24 + 1.96**2))
+    lo, hi = wilson(0.5, 100)
+    assert (lo, hi) == (pytest.approx(0.4038, abs=1e-4), pytest.approx(0.5962, abs=1e-4))
+
+
+def test_other_recipe_results_are_a_plain_table(tmp_path):
+    rows = [{"name": "laplace", "error_auroc": 0.61234, "sets": {"x": 1}}, {"name": "map", "ece": 0.05}]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    page = render(tmp_path)
+    assert "no figures for" in page and "<th>error_auroc</th>" in page and "0.6123" in page
+    assert "<th>sets</th>" not in page
 
 
 def test_full_run_has_every_evaluation_and_rl_section(full_run):
@@ -165,9 +180,10 @@ def test_cli_writes_run_dir_report_html(full_run, tmp_path):
     assert (full_run / "report.html").read_text().startswith("<!DOCTYPE html>")
     out = write_report(full_run, tmp_path / "elsewhere" / "r.html")
     assert out.exists() and _titles(out.read_text()) == _titles((full_run / "report.html").read_text())
-    r = subprocess.run(
-        [sys.executable, "-m", "rewardlab.cli", "report", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 2 and "not a directory" in r.stderr and "Traceback" not in r.stderr
+    from typer.testing import CliRunner
+
+    from rewardlab.cli.main import app
+
+    r = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
+    assert r.exit_code == 2, r.output
+    assert "not a directory" in r.output

@@ -17,7 +17,7 @@ NUMBER = (int, float)
 # JSONL artifacts a report knows: file → {field: (types, required)}
 GRPO_FIELDS = {
     "step": ((int,), True),
-    "reward": (NUMBER, True),
+    "reward": (NUMBER, False),  # null when the step's reward was not finite
     "gold_reward": (NUMBER, False),
     "reward_std": (NUMBER, False),
 }
@@ -129,7 +129,7 @@ class RunDir:
 
     @cached_property
     def results(self) -> tuple[str, list[dict]] | None:
-        """``results.jsonl`` of a recipe: ``("multi_objective" | "data_efficiency", rows)``."""
+        """``results.jsonl`` of a recipe: ``("multi_objective" | "data_efficiency" | "other", rows)``."""
         p = self.find("results.jsonl")
         rows = read_jsonl(p, {}) if p is not None else []
         if not rows:
@@ -140,6 +140,4 @@ class RunDir:
         ):
             if key in rows[0]:
                 return kind, read_jsonl(p, fields)
-        raise DataError(
-            f"{p}:1", None, "not a recipe output (rows need 'experiment' (multi_objective) or 'method')"
-        )
+        return "other", rows  # another recipe's rows: drawn as a plain table

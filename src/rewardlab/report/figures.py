@@ -41,8 +41,9 @@ def _grid(n: int, ncols: int = 3, size: tuple[float, float] = (3.6, 2.9)):
     return fig, list(axes.flat[:n])
 
 
-def accuracy_bars(sets: dict[str, dict]) -> str:
-    """Per set: RM accuracy (95% interval over pairs) beside "longer wins" and "shorter wins"."""
+def accuracy_bars(sets: dict[str, dict], intervals: dict[str, tuple[float, float]]) -> str:
+    """Per set: RM accuracy (with its 95% ``intervals`` (low, high)) beside "longer wins" and
+    "shorter wins"."""
     plt = _plt()
     names = list(sets)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(names) + 2), 3.4))
@@ -51,7 +52,10 @@ def accuracy_bars(sets: dict[str, dict]) -> str:
         (("accuracy", "RM"), ("longer_accuracy", "longer wins"), ("shorter_accuracy", "shorter wins"))
     ):
         ys = [sets[n].get(key, float("nan")) for n in names]
-        err = [1.96 * math.sqrt(y * (1 - y) / sets[n]["n"]) for n, y in zip(names, ys, strict=True)]
+        err = [
+            [y - intervals[n][0] for n, y in zip(names, ys, strict=True)],
+            [intervals[n][1] - y for n, y in zip(names, ys, strict=True)],
+        ]
         xs = [i + (j - 1) * width for i in range(len(names))]
         ax.bar(
             xs,
@@ -102,7 +106,8 @@ def reward_histograms(panels: dict[str, tuple[Sequence[float], Sequence[float]]]
         mc, mr = sum(chosen) / len(chosen), sum(rejected) / len(rejected)
         ax.axvline(mc, color=COLORS[2], lw=1.2)
         ax.axvline(mr, color=COLORS[3], lw=1.2, ls="--")
-        ax.set_title(f"{name}  (mean Δ {mc - mr:+.3f})", fontsize=9)
+        ax.set_title(f"{name}  (mean Δ {mc - mr:+.3g})", fontsize=9)
+        ax.ticklabel_format(axis="x", useOffset=False)
         ax.set_xlabel("reward", fontsize=8)
     axes[0].legend(fontsize=7)
     return to_data_uri(fig)
@@ -208,9 +213,51 @@ def training(steps: list[dict], epochs: list[dict]) -> str:
         ax.plot(x, smooth, color=COLORS[0], lw=1.6, label=f"mean of last {k}")
         ax.legend(fontsize=7)
     ax.set(xlabel="optimiser step", ylabel="Bradley-Terry loss", title="training loss")
+    ax.ticklabel_format(axis="y", useOffset=False)
     if val:
         ax = axes[0, 1]
         ax.plot([e["epoch"] for e in val], [e["val_accuracy"] for e in val], "o-", color=COLORS[1])
         ax.set(xlabel="epoch", ylabel="validation accuracy", title="validation", ylim=(0, 1))
         ax.axhline(0.5, color="grey", lw=0.5)
+    return to_data_uri(fig)
+
+
+def grpo(
+    steps: list[int], reward: list[float], std: list[float | None], gold: list[tuple[int, float]]
+) -> str:
+    """RM reward per step with a ± std band (left axis) and the gold reward (right axis: its own
+    scale) when logged."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.6, 3.8))
+    ax.plot(
+        steps,
+        reward,
+        color=COLORS[0],
+        lw=1.3,
+        marker="o" if len(steps) <= 60 else None,
+        ms=3,
+        label="RM reward (mean over the step's samples)",
+    )
+    band = [(x, y, s) for x, y, s in zip(steps, reward, std, strict=True) if s is not None]
+    if band:
+        ax.fill_between(
+            [b[0] for b in band],
+            [b[1] - b[2] for b in band],
+            [b[1] + b[2] for b in band],
+            color=COLORS[0],
+            alpha=0.15,
+            label="± reward std",
+        )
+    ax.set(xlabel="step", ylabel="RM reward")
+    handles, labels = ax.get_legend_handles_labels()
+    if gold:
+        ax2 = ax.twinx()
+        ax2.plot(
+            [g[0] for g in gold], [g[1] for g in gold], color=COLORS[3], lw=1.3, ls="--", label="gold reward"
+        )
+        ax2.set_ylabel("gold reward", color=COLORS[3])
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    ax.legend(handles, labels, fontsize=7, loc="best")
+    ax.set_title(f"GRPO, {len(steps)} steps", fontsize=10)
     return to_data_uri(fig)

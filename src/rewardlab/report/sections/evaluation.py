@@ -31,14 +31,31 @@ def _sets(run: RunDir) -> dict[str, dict] | None:
     return {name: check_row(v, SET_FIELDS, f"{path}: sets.{name}") for name, v in m["sets"].items()} or None
 
 
-def _half(acc: float, n: int) -> float:
-    """95% half-width of an accuracy over ``n`` pairs (normal approximation)."""
-    return 1.96 * math.sqrt(acc * (1 - acc) / n) if n else 0.0
+def wilson(acc: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of an accuracy ``acc`` over ``n`` pairs:
+    (p̂ + z²/2n ± z·√(p̂(1−p̂)/n + z²/4n²)) / (1 + z²/n). Unlike p̂ ± z·√(p̂(1−p̂)/n) it stays
+    inside [0, 1] and is not empty at 0% or 100%."""
+    if n <= 0:
+        return acc, acc
+    d = 1 + z * z / n
+    center = (acc + z * z / (2 * n)) / d
+    half = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / d
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def acc_cell(acc: float | None, n: int | None) -> str:
+    """``59.4 [53.8, 64.8]``: accuracy in % with its Wilson interval over ``n`` pairs."""
+    if acc is None:
+        return ""
+    if not n:
+        return pct(acc)
+    lo, hi = wilson(acc, n)
+    return f"{100 * acc:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
 @section("evaluation", "Evaluation: RM vs length heuristics", "metrics.json (rewardlab demo)", 10)
 def evaluation(run: RunDir) -> str | None:
-    """Per set: pairs, RM accuracy ± 95% (over pairs), longer / shorter wins, ECE, NLL, Brier."""
+    """Per set: pairs, RM accuracy [95% interval over pairs], longer / shorter wins, ECE, NLL, Brier."""
     sets = _sets(run)
     if sets is None:
         return None
@@ -46,22 +63,25 @@ def evaluation(run: RunDir) -> str | None:
     for name, m in sets.items():
         accs = {k: m.get(k) for k in ("accuracy", "longer_accuracy", "shorter_accuracy")}
         best = max((v for v in accs.values() if v is not None), default=None)
-        cells = [
-            bold(pct(v, _half(v, m["n"]) if k == "accuracy" else None))
-            if v is not None and v == best
-            else pct(v, _half(v, m["n"]) if k == "accuracy" and v is not None else None)
-            for k, v in accs.items()
-        ]
+        text = {k: acc_cell(v, m["n"]) if k == "accuracy" else pct(v) for k, v in accs.items()}
+        cells = [bold(text[k]) if v is not None and v == best else text[k] for k, v in accs.items()]
         extra = [f"{m[k]:.3f}" if isinstance(m.get(k), (int, float)) else "" for k in ("ece", "nll", "brier")]
         rows.append([name, m["n"], *cells, *extra])
     head = ["set", "pairs", "RM accuracy", "longer wins", "shorter wins", "RM ECE", "NLL", "Brier"]
     mt = run.json("metrics.json")
     note = f"Trained on: {mt['train_set']}. " if isinstance(mt.get("train_set"), str) else ""
     note += (
-        "Accuracy in %, ties wrong; ± is the 95% interval over pairs (one trained model: it does not "
-        "cover seed-to-seed variation). Bold: the best of the RM and the two length heuristics."
+        "Accuracy in %, ties wrong; [low, high]: 95% Wilson interval over pairs (one trained model: "
+        "it does not cover seed-to-seed variation). Bold: the best of the RM and the two length heuristics."
     )
-    return table(head, rows) + p(note) + img(figures.accuracy_bars(sets), "accuracy per set")
+    return (
+        table(head, rows)
+        + p(note)
+        + img(
+            figures.accuracy_bars(sets, {n: wilson(m["accuracy"], m["n"]) for n, m in sets.items()}),
+            "accuracy per set",
+        )
+    )
 
 
 @section(
@@ -79,7 +99,7 @@ def breakdown(run: RunDir) -> str | None:
                 name,
                 g,
                 v.get("n"),
-                pct(v.get("accuracy"), _half(v["accuracy"], v["n"]) if v.get("n") else None),
+                acc_cell(v.get("accuracy"), v.get("n")),
             ]
             for name, m in sets.items()
             for g, v in (m.get(key) or {}).items()
@@ -87,7 +107,7 @@ def breakdown(run: RunDir) -> str | None:
         ]
         if rows:
             parts.append(
-                f"<h3>By {esc(label)}</h3>" + table(["set", label, "pairs", "accuracy (± 95%)"], rows)
+                f"<h3>By {esc(label)}</h3>" + table(["set", label, "pairs", "accuracy [95% interval]"], rows)
             )
     if not parts:
         return None
@@ -154,7 +174,7 @@ def histograms(run: RunDir) -> str | None:
         d = [a - b for a, b in zip(c, r, strict=True)]
         mean = sum(d) / len(d)
         sd = math.sqrt(sum((x - mean) ** 2 for x in d) / max(len(d) - 1, 1))
-        rows.append([name, len(d), f"{mean:+.3f}", f"{sd:.3f}", pct(sum(x > 0 for x in d) / len(d))])
+        rows.append([name, len(d), f"{mean:+.3g}", f"{sd:.3g}", pct(sum(x > 0 for x in d) / len(d))])
     head = ["set", "pairs", "mean r_c − r_r", "std", "r_c > r_r (%)"]
     return table(head, rows) + img(figures.reward_histograms(pr), "reward histograms")
 

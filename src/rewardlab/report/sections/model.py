@@ -12,7 +12,8 @@ from rewardlab.report.sections import section
 
 TOP_FEATURES = 30  # most features a weights figure shows (largest |weight| first)
 Z95 = 1.96
-FACTS = ("kind", "backbone", "objectives", "scalarizer", "max_length", "train_layers", "lora_r", "label_key")
+FACTS = ("kind", "objectives", "scalarizer", "label_key")
+NEURAL_FACTS = ("backbone", "max_length", "train_layers", "lora_r")
 
 
 @section("model", "Model", "rewardlab.json (a saved model: the run directory or its model/)", 60)
@@ -22,9 +23,10 @@ def model(run: RunDir) -> str | None:
     if meta is None:
         return None
     cfg = meta["model"]
+    neural_facts = cfg.get("kind") != "knowledge"  # a knowledge RM has no backbone of its own
     facts = [
         [k, ", ".join(map(str, v)) if isinstance(v, list) else v]
-        for k in FACTS
+        for k in FACTS + (NEURAL_FACTS if neural_facts else ())
         if (v := cfg.get(k)) is not None
     ]
     if meta.get("base_path"):

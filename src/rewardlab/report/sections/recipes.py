@@ -239,7 +239,22 @@ def results(run: RunDir) -> str | None:
         f"{kind.replace('_', '-')} recipe, {len(rows)} runs. Accuracy in %, mean ± 95% t-interval over "
         "seeds; ties wrong; the length heuristics on the full test sets."
     )
+    if kind == "other":
+        return _plain(rows)
     return intro + (_multi_objective(rows) if kind == "multi_objective" else _data_efficiency(rows, run))
+
+
+def _plain(rows: list[dict], max_cols: int = 12, max_rows: int = 60) -> str:
+    """Rows of a results.jsonl the report has no drawing for: their scalar fields as a table."""
+    cols = list(dict.fromkeys(k for r in rows for k, v in r.items() if isinstance(v, (str, int, float))))
+    shown = cols[:max_cols]
+
+    def fmt(v: object) -> object:
+        return f"{v:.4g}" if isinstance(v, float) else v
+
+    note = f"results.jsonl: {len(rows)} rows of a recipe this report has no figures for; its scalar fields"
+    note += f" ({len(shown)} of {len(cols)} columns, first {min(len(rows), max_rows)} rows):"
+    return p(note) + table(shown, [[fmt(r.get(c)) for c in shown] for r in rows[:max_rows]])
 
 
 @section("grpo", "GRPO: reward during RL", "grpo_log.jsonl (a GRPO run)", 90)
@@ -248,20 +263,12 @@ def grpo(run: RunDir) -> str | None:
     rows = run.jsonl(GRPO_FIELDS, "grpo_log.jsonl")
     if rows is None:
         return None
-    x = [r["step"] for r in rows]
-    y = [float(r["reward"]) for r in rows]
-    std = [r.get("reward_std") for r in rows]
-    series = {
-        "RM reward (mean over the step's samples)": (
-            x,
-            y,
-            [s or 0.0 for s in std] if any(s is not None for s in std) else None,
-        )
-    }
+    rows = [r for r in rows if r.get("reward") is not None]
+    if not rows:
+        return p("grpo_log.jsonl has no step with a finite reward.")
+    x, y = [r["step"] for r in rows], [float(r["reward"]) for r in rows]
     gold = [(r["step"], float(r["gold_reward"])) for r in rows if r.get("gold_reward") is not None]
-    if gold:
-        series["gold reward"] = ([g[0] for g in gold], [g[1] for g in gold], None)
-    fig = figures.lines(series, "step", "reward", f"GRPO, {len(rows)} steps", band=True)
+    fig = figures.grpo(x, y, [r.get("reward_std") for r in rows], gold)
     k = max(1, len(rows) // 10)
 
     def mean(v: list[float]) -> str:
