@@ -83,10 +83,14 @@ def test_wilson_interval_known_values():
 
 
 def test_other_recipe_results_are_a_plain_table(tmp_path):
-    rows = [{"name": "laplace", "error_auroc": 0.61234, "sets": {"x": 1}}, {"name": "map", "ece": 0.05}]
+    rows = [
+        {"name": "laplace", "method": "kfac", "error_auroc": 0.61234, "sets": {"x": 1}},
+        {"name": "map", "ece": [0.05, 0.04, 0.061]},
+    ]
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     page = render(tmp_path)
     assert "no figures for" in page and "<th>error_auroc</th>" in page and "0.6123" in page
+    assert "0.05 [0.04, 0.061]" in page
     assert "<th>sets</th>" not in page
 
 

@@ -134,10 +134,10 @@ class RunDir:
         rows = read_jsonl(p, {}) if p is not None else []
         if not rows:
             return None
-        for kind, key, fields in (
-            ("multi_objective", "experiment", MULTI_OBJECTIVE_FIELDS),
-            ("data_efficiency", "method", DATA_EFFICIENCY_FIELDS),
+        for kind, keys, fields in (
+            ("multi_objective", {"experiment", "sets"}, MULTI_OBJECTIVE_FIELDS),
+            ("data_efficiency", {"set", "method", "n"}, DATA_EFFICIENCY_FIELDS),
         ):
-            if key in rows[0]:
+            if keys <= set(rows[0]):
                 return kind, read_jsonl(p, fields)
         return "other", rows  # another recipe's rows: drawn as a plain table

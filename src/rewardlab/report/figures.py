@@ -120,9 +120,8 @@ def lines(
     title: str = "",
     hlines: dict[str, float] | None = None,
     logx: bool = False,
-    band: bool = False,
 ) -> str:
-    """Curves ``{label: (x, y, err)}``: error bars (or a shaded ±err band with ``band``), dashed
+    """Curves ``{label: (x, y, err)}`` with error bars (``err`` may be ``None``), dashed
     reference lines ``hlines``. A label starting with "gold" is drawn black and dashed."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.2, 4.0))
@@ -130,15 +129,6 @@ def lines(
         color = "k" if label.startswith("gold") else COLORS[i % len(COLORS)]
         ls = "--" if label.startswith("gold") else "-"
         ms = 3 if len(x) <= 60 else 0
-        if err is not None and band:
-            ax.fill_between(
-                x,
-                [a - e for a, e in zip(y, err, strict=True)],
-                [a + e for a, e in zip(y, err, strict=True)],
-                color=color,
-                alpha=0.15,
-            )
-            err = None
         ax.errorbar(x, y, yerr=err, color=color, ls=ls, marker="o", ms=ms, capsize=3, lw=1.3, label=label)
     for j, (label, v) in enumerate((hlines or {}).items()):
         ax.axhline(v, color="grey", ls=["--", ":", "-."][j % 3], lw=1, label=label)

@@ -246,10 +246,20 @@ def results(run: RunDir) -> str | None:
 
 def _plain(rows: list[dict], max_cols: int = 12, max_rows: int = 60) -> str:
     """Rows of a results.jsonl the report has no drawing for: their scalar fields as a table."""
-    cols = list(dict.fromkeys(k for r in rows for k, v in r.items() if isinstance(v, (str, int, float))))
+
+    def interval(v: object) -> bool:  # [value, low, high]
+        return isinstance(v, list) and len(v) == 3 and all(isinstance(x, (int, float)) for x in v)
+
+    cols = list(
+        dict.fromkeys(
+            k for r in rows for k, v in r.items() if isinstance(v, (str, int, float)) or interval(v)
+        )
+    )
     shown = cols[:max_cols]
 
     def fmt(v: object) -> object:
+        if interval(v):
+            return f"{v[0]:.4g} [{v[1]:.4g}, {v[2]:.4g}]"
         return f"{v:.4g}" if isinstance(v, float) else v
 
     note = f"results.jsonl: {len(rows)} rows of a recipe this report has no figures for; its scalar fields"
