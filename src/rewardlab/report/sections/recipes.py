@@ -132,31 +132,7 @@ def _multi_objective(rows: list[dict]) -> str:
             ["—", "—", h.split("_")[0] + " wins", "—", *[pct(heur[s][h]) if s in heur else "" for s in sets]]
         )
     html = table(head, body)
-    for exp in sorted({k[0] for k in data}):
-        keys = sorted(k for k in data if k[0] == exp)
-        bars = {
-            f"{m} ({size})": (
-                [
-                    mean_ci95(data[(e, size, m)][s]["accuracy"])[0]
-                    if s in data[(e, size, m)]
-                    else float("nan")
-                    for s in sets
-                ],
-                [
-                    mean_ci95(data[(e, size, m)][s]["accuracy"])[1] if s in data[(e, size, m)] else 0.0
-                    for s in sets
-                ],
-            )
-            for e, size, m in keys
-        }
-        marks = {
-            h.split("_")[0] + " wins": [heur.get(s, {}).get(h, float("nan")) for s in sets]
-            for h in ("longer_accuracy", "shorter_accuracy")
-        }
-        fig = figures.grouped_bars(
-            sets, bars, "accuracy", marks, f"{exp}: mean ± 95% over seeds (model (train pairs))"
-        )
-        html += img(fig, f"multi-objective {exp}")
+    html += _mo_figures(data, sets, heur)
     extra = []
     for (e, size, model), per in sorted(data.items()):
         if model != "multi":
@@ -166,6 +142,25 @@ def _multi_objective(rows: list[dict]) -> str:
     if extra:
         html += "<h3>Scalarizers and single objectives on the multi-objective heads</h3>"
         html += table(["experiment", "train pairs", "combination", *sets], extra)
+    return html
+
+
+def _mo_figures(data: dict, sets: list[str], heur: dict) -> str:
+    """One grouped-bar figure per experiment: every (model, train pairs) per set, 95% over seeds."""
+
+    def ci(key: tuple, s: str) -> tuple[float, float]:
+        return mean_ci95(data[key][s]["accuracy"]) if s in data[key] else (float("nan"), 0.0)
+
+    marks = {
+        h.split("_")[0] + " wins": [heur.get(s, {}).get(h, float("nan")) for s in sets]
+        for h in ("longer_accuracy", "shorter_accuracy")
+    }
+    html = ""
+    for exp in sorted({k[0] for k in data}):
+        keys = sorted(k for k in data if k[0] == exp)
+        bars = {f"{k[2]} ({k[1]})": ([ci(k, s)[0] for s in sets], [ci(k, s)[1] for s in sets]) for k in keys}
+        title = f"{exp}: mean ± 95% over seeds (model (train pairs))"
+        html += img(figures.grouped_bars(sets, bars, "accuracy", marks, title), f"multi-objective {exp}")
     return html
 
 
