@@ -21,6 +21,13 @@ def _plt():
     return plt
 
 
+def MaxNLocator(*args, **kw):  # noqa: N802 - matplotlib's class, imported lazily
+    """``matplotlib.ticker.MaxNLocator`` (matplotlib is imported only when a figure is drawn)."""
+    from matplotlib.ticker import MaxNLocator as Locator
+
+    return Locator(*args, **kw)
+
+
 def to_data_uri(fig) -> str:
     """PNG of ``fig`` as a data URI; closes the figure."""
     plt = _plt()
@@ -108,6 +115,7 @@ def reward_histograms(panels: dict[str, tuple[Sequence[float], Sequence[float]]]
         ax.axvline(mr, color=COLORS[3], lw=1.2, ls="--")
         ax.set_title(f"{name}  (mean Δ {mc - mr:+.3g})", fontsize=9)
         ax.ticklabel_format(axis="x", useOffset=False)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.set_xlabel("reward", fontsize=8)
     axes[0].legend(fontsize=7)
     return to_data_uri(fig)
@@ -204,10 +212,14 @@ def training(steps: list[dict], epochs: list[dict]) -> str:
         ax.legend(fontsize=7)
     ax.set(xlabel="optimiser step", ylabel="Bradley-Terry loss", title="training loss")
     ax.ticklabel_format(axis="y", useOffset=False)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if val:
         ax = axes[0, 1]
         ax.plot([e["epoch"] for e in val], [e["val_accuracy"] for e in val], "o-", color=COLORS[1])
         ax.set(xlabel="epoch", ylabel="validation accuracy", title="validation", ylim=(0, 1))
+        ep = [e["epoch"] for e in val]
+        ax.set_xticks(ep)
+        ax.set_xlim(min(ep) - 0.5, max(ep) + 0.5)
         ax.axhline(0.5, color="grey", lw=0.5)
     return to_data_uri(fig)
 
