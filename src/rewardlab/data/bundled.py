@@ -27,6 +27,7 @@ HHH_FILE = ROOT / "hhh" / "hhh_alignment_eval.json"
 SUMMEVAL_FILE = ROOT / "summeval-op" / "summeval-op-detailed.jsonl.gz"
 QA_FEEDBACK_FILE = ROOT / "qa-feedback" / "dev_feedback.json.gz"
 PANDALM_FILE = ROOT / "pandalm" / "testset-v1.json.gz"
+FEEDBACKQA_FILES = sorted((ROOT / "feedbackqa").glob("*_feedback_*.json.gz"))
 HH_SPLIT = (1800, 200)  # train, validation; the rest is test
 SPLITS = ("train", "validation", "test")
 GROUP_FRACTIONS = (0.6, 0.1)  # train, validation share of the groups; the rest is test
@@ -106,6 +107,20 @@ def pandalm_splits(seed: int = 0) -> dict[str, list[PreferencePair]]:
     return split_by_group(pairs, lambda p: p.metadata["instruction"], seed=seed)
 
 
+@functools.cache
+def _read_feedbackqa() -> tuple[PreferencePair, ...]:
+    from rewardlab.data.loaders.feedbackqa import load_feedbackqa
+
+    return tuple(load_feedbackqa(FEEDBACKQA_FILES))
+
+
+def feedbackqa_splits(seed: int = 0) -> dict[str, list[PreferencePair]]:
+    """FeedbackQA leak-free pairs with human critiques (all 9 files pooled), split 60/10/30% of
+    the questions; see :mod:`rewardlab.data.loaders.feedbackqa`."""
+    pairs = copy.deepcopy(list(_read_feedbackqa()))
+    return split_by_group(pairs, lambda p: p.metadata["question"], seed=seed)
+
+
 def llmbar() -> list[PreferencePair]:
     """LLMBar natural + the four adversarial subsets (419 pairs)."""
     return [p for f in LLMBAR_FILES for p in _load(f, "llmbar")]
@@ -121,13 +136,14 @@ SPLIT_SETS: dict[str, Callable[[int], dict[str, list[PreferencePair]]]] = {
     "summeval": summeval_splits,
     "qafeedback": qa_feedback_splits,
     "pandalm": pandalm_splits,
+    "feedbackqa": feedbackqa_splits,
 }
 WHOLE_SETS: dict[str, Callable[[], list[PreferencePair]]] = {"llmbar": llmbar, "hhh": hhh}
 BUNDLED_NAMES = tuple(f"{k}-{s}" for k in SPLIT_SETS for s in SPLITS) + tuple(WHOLE_SETS)
 
 
 def bundled_set(name: str, seed: int = 0) -> list[PreferencePair]:
-    """A bundled set by name: ``{hh,summeval,qafeedback,pandalm}-{train,validation,test}``,
+    """A bundled set by name: ``{hh,summeval,qafeedback,pandalm,feedbackqa}-{train,validation,test}``,
     ``llmbar`` or ``hhh``."""
     if name in WHOLE_SETS:
         return WHOLE_SETS[name]()
