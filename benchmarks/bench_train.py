@@ -28,6 +28,7 @@ Prints JSON, then a table, then the ratios last.
 
     python benchmarks/bench_train.py --mode throughput --pairs 600
     python benchmarks/bench_train.py --mode tta --pairs 300 --seeds 3 --epochs 3
+    python benchmarks/bench_train.py --mode tta --pairs 1800 --results docs/results/tta.jsonl  # resumable
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import json
 import math
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -233,22 +235,41 @@ def throughput(args, s) -> None:
         print(f"training throughput ratio rewardlab/TRL [{method}]: {ratio:.2f}x")
 
 
-def tta(args, s) -> None:
+def tta_runs(args, s):
+    """One row per (method, seed): TRL's and rewardlab's validation curves. With ``--results FILE``
+    each row is appended as it finishes and rows already there (same pairs, epochs, method, seed)
+    are reused, so the grid can be run a piece at a time."""
     pairs, val = s["train"][: args.pairs], s["validation"]
-    rows: dict[str, dict[str, list]] = {}
+    done = {}
+    if args.results and args.results.exists():
+        for line in args.results.open():
+            row = json.loads(line)
+            done[(row["pairs"], row["epochs"], row["method"], row["seed"])] = row
     for method in args.methods:
-        rows[method] = {"rl_t": [], "trl_t": [], "rl_best": [], "trl_best": [], "target": []}
         for seed in range(args.seeds):
-            trl = TrlSide(method, args, seed).run(pairs, val, None, args.epochs)
-            ours = run_rewardlab(method, args, seed, pairs, val, None, args.epochs)
-            target = max(a for _, a in trl["curve"])
-            r = rows[method]
-            r["target"].append(target)
-            r["trl_t"].append(time_to(trl["curve"], target))
-            r["rl_t"].append(time_to(ours["curve"], target))
-            r["trl_best"].append(target)
-            r["rl_best"].append(max(a for _, a in ours["curve"]))
-            print(json.dumps({"method": method, "seed": seed, "trl": trl, "rewardlab": ours}), flush=True)
+            key = (args.pairs, args.epochs, method, seed)
+            if key not in done:
+                trl = TrlSide(method, args, seed).run(pairs, val, None, args.epochs)
+                ours = run_rewardlab(method, args, seed, pairs, val, None, args.epochs)
+                done[key] = {"pairs": args.pairs, "epochs": args.epochs, "method": method, "seed": seed}
+                done[key].update(trl=trl, rewardlab=ours)
+                print(json.dumps(done[key]), flush=True)
+                if args.results:
+                    with args.results.open("a") as f:
+                        f.write(json.dumps(done[key]) + "\n")
+            yield done[key]
+
+
+def tta(args, s) -> None:
+    rows: dict[str, dict[str, list]] = {}
+    for run in tta_runs(args, s):
+        trl, ours = run["trl"], run["rewardlab"]
+        target = max(a for _, a in trl["curve"])
+        r = rows.setdefault(run["method"], {"rl_t": [], "trl_t": [], "rl_best": [], "trl_best": []})
+        r["trl_t"].append(time_to(trl["curve"], target))
+        r["rl_t"].append(time_to(ours["curve"], target))
+        r["trl_best"].append(target)
+        r["rl_best"].append(max(a for _, a in ours["curve"]))
     print(
         f"\ntime to accuracy, {args.pairs} pairs, {args.epochs} epochs, {args.seeds} seeds "
         "(target = TRL's best validation accuracy in that run)"
@@ -282,6 +303,9 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--full-lr", type=float, default=1e-4, help="lr for full fine-tuning (both sides)")
     ap.add_argument("--lora-lr", type=float, default=5e-4, help="lr for LoRA (both sides)")
+    ap.add_argument(
+        "--results", type=Path, default=None, help="tta: JSONL of finished runs (appended; reused on a rerun)"
+    )
     args = ap.parse_args()
     bad = set(args.methods) - set(METHODS)
     if bad:
