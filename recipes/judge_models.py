@@ -87,8 +87,14 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def peak_rss_gb() -> float:
-    """Peak resident memory of this process so far (GB)."""
+    """Peak resident memory of this process so far (GB; includes the mmapped weight file)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def record_memory(model: str, out: Path) -> None:
+    """Append the model's peak RSS so far to ``loads.jsonl`` (the table shows the largest)."""
+    with open(out / "loads.jsonl", "a") as f:
+        f.write(json.dumps({"model": model, "peak_rss_gb": round(peak_rss_gb(), 2)}) + "\n")
 
 
 def label(model: str, dtype: str) -> str:
@@ -100,10 +106,15 @@ def load_model(name: str, args: argparse.Namespace, out: Path) -> LocalBackend:
     """Load a local judge model and record its load time and memory in ``loads.jsonl``."""
     t0 = time.perf_counter()
     backend = LocalBackend(
-        name, batch_size=args.batch_size, max_input_tokens=args.max_input_tokens, threads=args.threads
+        name,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        max_input_tokens=args.max_input_tokens,
+        threads=args.threads,
     )
     rec = {
-        "model": name,
+        "model": label(name, args.dtype),
+        "dtype": str(backend.lm.dtype).removeprefix("torch."),
         "load_s": round(time.perf_counter() - t0, 1),
         "peak_rss_gb": round(peak_rss_gb(), 2),
     }
@@ -171,6 +182,8 @@ def run_set(backend: LocalBackend, model: str, variants: list[str], spec: str, a
                 "  %s %s: pairs %d-%d, %.1f s/pair", variant, set_name, s, s + len(todo), rows[0]["seconds"]
             )
         write_table(out)
+    record_memory(model, out)
+    write_table(out)
 
 
 def pct(xs: list[float]) -> str:
@@ -221,7 +234,11 @@ def write_table(out: Path) -> None:
     for (m, v, s), rs in sorted(cells.items()):
         st = cell_stats(rs)
         lines.append(f"| {m} | {v} | {s} | " + " | ".join(st[c] for c in cols) + " |")
-    loads = {r["model"]: r for r in read_rows(out / "loads.jsonl")}
+    loads: dict[str, dict] = {}
+    for r in read_rows(out / "loads.jsonl"):  # load records and later peak-memory records
+        rec = loads.setdefault(r["model"], {"params_m": "–", "load_s": "–", "peak_rss_gb": 0.0})
+        rec.update({k: r[k] for k in ("params_m", "load_s") if k in r})
+        rec["peak_rss_gb"] = max(rec["peak_rss_gb"], r["peak_rss_gb"])
     lines += ["", "| model | params (M) | load s | peak RSS GB |", "|---|---|---|---|"]
     lines += [
         f"| {m} | {r['params_m']} | {r['load_s']} | {r['peak_rss_gb']} |" for m, r in sorted(loads.items())

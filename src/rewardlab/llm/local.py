@@ -138,7 +138,8 @@ class RowSampler:
 class LocalBackend:
     """A local HF causal LM behind :class:`~rewardlab.llm.base.LLMBackend`.
 
-    ``model`` is an alias (``"smollm2"``, the embedded SmolLM2-135M-Instruct) or a local HF path.
+    ``model`` is an alias (``"smollm2"``, the embedded SmolLM2-135M-Instruct; ``"qwen2.5-1.5b"`` /
+    ``"qwen2.5-0.5b"``, opt-in chunked GGUFs, see :mod:`rewardlab.llm.chunked`) or a local HF path.
     Prompts longer than ``max_input_tokens`` keep their end (the generation prompt).
     """
 
@@ -275,9 +276,25 @@ class LocalBackend:
         out = torch.empty(len(ids), self.lm.config.vocab_size)
         with torch.inference_mode(), torch_threads(self.threads):
             for idx in self._batches(ids):
-                logits = self.lm(**self._pad([ids[i] for i in idx])).logits[:, -1]  # (B, V)
+                logits = self._last_logits(self._pad([ids[i] for i in idx]))  # (B, V)
                 out[idx] = torch.log_softmax(logits.float(), dim=-1).cpu()
         return out
+
+    def _last_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Next-token logits ``(B, V)``. In bfloat16/float16 the output head runs in float32 on the
+        last hidden state: low-precision logits sit on a grid (bf16: 0.125 apart near 20) that
+        rounds a judge's small A/B margin to a tie."""
+        import torch
+
+        if self.lm.dtype == torch.float32:
+            return self.lm(**inputs).logits[:, -1]
+        hidden = self.lm.base_model(**inputs).last_hidden_state[:, -1].float()  # (B, H)
+        if getattr(self, "_head32", None) is None:
+            head = self.lm.get_output_embeddings()
+            bias = None if head.bias is None else head.bias.float()
+            self._head32 = (head.weight.float(), bias)  # (V, H), cached once
+        weight, bias = self._head32
+        return torch.nn.functional.linear(hidden, weight, bias)  # (B, V)
 
     def option_token(self, option: str) -> int:
         """The id of an option's first token (as it would start the reply)."""
