@@ -16,11 +16,16 @@ from rewardlab.bayes.uncertainty import (
     MapPredictor,
     PreferencePrediction,
     auroc,
+    bootstrap_ci,
     error_auroc,
+    error_auroc_combined,
     ood_auroc,
+    pair_lengths,
     prediction_metrics,
     probit_preference,
     uncertainty_report,
+    uncertainty_summary,
+    wrong_probability,
 )
 
 # laplace-torch is heavy and optional: modules that need it load on first use.
@@ -60,7 +65,9 @@ __all__ = [
     "Subset",
     "auroc",
     "best_of_n",
+    "bootstrap_ci",
     "error_auroc",
+    "error_auroc_combined",
     "expected_best_of_n",
     "fit_laplace",
     "kl_best_of_n",
@@ -68,6 +75,7 @@ __all__ = [
     "load_posterior",
     "load_predictive",
     "ood_auroc",
+    "pair_lengths",
     "penalized_score",
     "prediction_metrics",
     "probit_preference",
@@ -76,4 +84,6 @@ __all__ = [
     "train_ensemble",
     "uncertainty_metrics",
     "uncertainty_report",
+    "uncertainty_summary",
+    "wrong_probability",
 ]

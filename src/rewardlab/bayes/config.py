@@ -17,6 +17,7 @@ class Subset(str, Enum):
     """Which weights get a posterior (the rest stay at their MAP value)."""
 
     LORA = "lora"  # every trainable linear weight: the LoRA A/B matrices and the reward head
+    LORA_ONLY = "lora_only"  # the LoRA A/B matrices alone; the head stays at its MAP value
     LAST_LAYER = "last_layer"  # only the final reward head (classifier / score)
 
 
@@ -51,7 +52,7 @@ class LaplaceConfig:
     )
     subset: Subset = field(
         default=Subset.LORA,
-        metadata={"help": "weights with a posterior: lora (all LoRA + head) | last_layer"},
+        metadata={"help": "weights with a posterior: lora (all LoRA + head) | lora_only | last_layer (head)"},
     )
     prior_method: PriorMethod = field(
         default=PriorMethod.MARGLIK,

@@ -8,6 +8,13 @@
   Bradley-Terry NLL −log σ(r_c − r_r − m), and with target [t, 1 − t] its soft-label form;
 - single mode, ``input_ids`` of shape (N, T): rewards (N, K).
 
+When the trunk is every layer but the last and the model is a BERT-style encoder, both modes run
+the exact [CLS]-only top (:func:`rewardlab.models.fast_top.cls_top_rewards`: keys/values for every
+token, queries, attention output and MLP for [CLS] alone; same rewards and Jacobians as the full
+top layer), so the predictive's Jacobians cost little more than scoring the mean. KFAC's input
+factors then see only the positions that reach the reward (the full layer's non-[CLS] query, output
+and MLP positions have zero gradient but used to enter the factors); the diagonal GGN is the same.
+
 Only the top layers carry parameters with a posterior, so the frozen lower layers are run once
 (:func:`trunk_states`) and injected; Jacobians then cost one forward + one backward of the top
 layers. :func:`linear_jacobians` computes per-example Jacobians J = ∂f/∂θ of all rows in ONE
@@ -36,8 +43,8 @@ def select_params(rm: RewardModel, subset: str) -> list[str]:
     """Mark which parameters get a posterior (``requires_grad``) and return their names.
 
     ``lora``: every trainable parameter owned by an ``nn.Linear`` (LoRA A/B + head linears);
-    ``last_layer``: only the final head linear (``classifier``/``score``). Everything else is
-    frozen at its MAP value.
+    ``lora_only``: the LoRA A/B matrices alone; ``last_layer``: only the final head linear
+    (``classifier``/``score``). Everything else is frozen at its MAP value.
     """
     finals = [h for h in head_names(rm.hf_model) if h != "pooler"]
     chosen: list[str] = []
@@ -48,6 +55,8 @@ def select_params(rm: RewardModel, subset: str) -> list[str]:
             if keep and subset == "last_layer":
                 parts = full.split(".")
                 keep = any(h in parts for h in finals)
+            elif keep and subset == "lora_only":
+                keep = "lora_" in full
             if p.requires_grad and not keep:
                 p.requires_grad_(False)
             if keep:
@@ -70,9 +79,12 @@ class RewardFunction(nn.Module):
 
     def __init__(self, rm: RewardModel, objective: int = 0) -> None:
         super().__init__()
+        from rewardlab.models.fast_top import supports_cls_top
+
         self.rm = rm
         self.objective = objective
         self.trunk = TrunkCache(rm, rm.trunk_split)
+        self.cls_top = self.trunk.active and rm.fast_inference and supports_cls_top(rm, training=True)
 
     def forward(self, x: Mapping[str, Any]) -> torch.Tensor:
         pairs = x["input_ids"].dim() == 3
@@ -81,7 +93,11 @@ class RewardFunction(nn.Module):
         if pairs:
             inputs = {k: _pairs_to_rows(v) for k, v in inputs.items()}  # (2B, T)
             states = _pairs_to_rows(states) if states is not None else None  # (2B, T, H)
-        if states is not None and self.trunk.active:
+        if states is not None and self.cls_top:
+            from rewardlab.models.fast_top import cls_top_rewards
+
+            r = cls_top_rewards(self.rm, states, inputs["attention_mask"])  # (R, K)
+        elif states is not None and self.trunk.active:
             with self.trunk.injected(states):
                 r = self.rm(**inputs)  # (R, K)
         else:

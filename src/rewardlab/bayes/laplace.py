@@ -35,6 +35,7 @@ import torch
 from rewardlab.bayes.config import LaplaceConfig, PriorMethod
 from rewardlab.bayes.function import RewardFunction, select_params, trunk_ggn, trunk_states
 from rewardlab.bayes.uncertainty import PreferencePrediction, probit_preference
+from rewardlab.bayes.variance import functional_variance, rotate
 from rewardlab.data.schema import PreferencePair, Prompt
 from rewardlab.models.reward_model import RewardModel, model_dir, pad_batch
 
@@ -68,15 +69,27 @@ class _PairLoader:
     """Pair batches for ``Laplace.fit``: dicts with (B, 2, T) tensors, (B, 2, T, H) trunk states,
     ``margins`` (B,) and ``labels``: class 0 (chosen) when every target is a hard 1, else the
     probabilities [t, 1 − t] (B, 2). Pairs whose labels leave ``objective`` out are not used.
-    ``dataset`` only gives laplace-torch N."""
+    ``dataset`` only gives laplace-torch N. ``store``: frozen-trunk states shared with other runs
+    over the same pairs (sequence ids 2i / 2i + 1 as in training), filled on first use."""
 
     def __init__(
-        self, rm: RewardModel, pairs: list[PreferencePair], batch_size: int, objective: int = 0
+        self,
+        rm: RewardModel,
+        pairs: list[PreferencePair],
+        batch_size: int,
+        objective: int = 0,
+        store: dict | None = None,
     ) -> None:
+        from rewardlab.models.trunk_cache import TrunkCache
         from rewardlab.train.batching import encode_pairs
 
         enc = encode_pairs(rm, pairs)
         keep = [i for i in range(len(enc)) if bool(enc.mask[i, objective])]
+        self.keep = keep
+        self.trunk = None
+        if store is not None and rm.trunk_split > 0:
+            self.trunk = TrunkCache(rm, rm.trunk_split)
+            self.trunk.store = store
         self.rm = rm
         self.chosen = [enc.seqs[2 * i] for i in keep]
         self.rejected = [enc.seqs[2 * i + 1] for i in keep]
@@ -98,7 +111,12 @@ class _PairLoader:
         b = len(idx)
         seqs = [self.chosen[i] for i in idx] + [self.rejected[i] for i in idx]
         flat = {k: v.to(self.rm.device) for k, v in pad_batch(seqs, self.rm.tokenizer.pad_token_id).items()}
-        states = trunk_states(self.rm, flat)  # (2B, T, H)
+        if self.trunk is None:
+            states = trunk_states(self.rm, flat)  # (2B, T, H)
+        else:
+            ids = [2 * self.keep[i] for i in idx] + [2 * self.keep[i] + 1 for i in idx]
+            self.trunk.fill(ids, flat)
+            states = self.trunk.padded(ids, flat["input_ids"].shape[1]).to(self.rm.device)
         out = {k: v.view(2, b, *v.shape[1:]).transpose(0, 1) for k, v in flat.items()}  # (B, 2, T)
         if states is not None:
             out["states"] = states.view(2, b, *states.shape[1:]).transpose(0, 1)  # (B, 2, T, H)
@@ -162,9 +180,9 @@ class Posterior:
         mean, var = torch.empty(len(seqs), k), torch.empty(len(seqs), k)
         for idx in token_batches([len(s["input_ids"]) for s in seqs], self.cfg.batch_tokens):
             js, f = self._jacobians([seqs[i] for i in idx])  # (n, K, P), (n, K)
-            cov = self.la.functional_variance(js)  # (n, K, K)
             mean[idx] = f.float().cpu()
-            var[idx] = torch.diagonal(cov, dim1=-2, dim2=-1).float().cpu()
+            for j in range(k):  # the diagonal of J Σ Jᵀ, one output at a time
+                var[idx, j] = functional_variance(self.la, js[:, j]).float().cpu()
         return mean, var.clamp_min(0)
 
     def predict(
@@ -184,9 +202,8 @@ class Posterior:
         for idx in token_batches(lengths, self.cfg.batch_tokens, max_batch=32):
             b = len(idx)
             js, f = self._jacobians([chosen[i] for i in idx] + [rejected[i] for i in idx])
-            jd = (js[:b, k] - js[b:, k]).unsqueeze(1)  # (B, 1, P)
             mu[idx] = (f[:b, k] - f[b:, k]).float().cpu()
-            var[idx] = self.la.functional_variance(jd)[:, 0, 0].float().cpu()
+            var[idx] = functional_variance(self.la, js[:b, k] - js[b:, k]).float().cpu()  # (B,)
         return mu, var.clamp_min(0)
 
     def preference(
@@ -220,8 +237,17 @@ class Posterior:
         −[t log P + (1 − t) log(1 − P)] with P = Φ-approx. σ((μ_Δ − m) / √(1 + π v_Δ / 8)), m the
         margin and t the soft label (1 by default), as in the fit.
 
-        J_Δ and μ_Δ are computed once; each grid point only re-solves v_Δ = J_Δ (H + λI)⁻¹ J_Δᵀ.
+        J_Δ and μ_Δ are computed once (:meth:`validation_jacobians`) and rotated once into the
+        posterior's eigenbasis (:mod:`rewardlab.bayes.variance`); each grid point then only
+        rescales: v_Δ = J_Δ (H + λI)⁻¹ J_Δᵀ (:meth:`tune_grid_on`).
         """
+        self.tune_grid_on(*self.validation_jacobians(validation))
+
+    def validation_jacobians(
+        self, validation: list[PreferencePair]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """J_Δ (N, 1, P), μ_Δ − m (N,) and soft labels t (N,) of the validation pairs that judge
+        the posterior's objective."""
         cfg, k = self.cfg, self.objective
         val = _PairLoader(self.rm, validation, 1, k)
         ch, rj = val.chosen, val.rejected
@@ -236,13 +262,17 @@ class Posterior:
             jds.append((js[:b, k] - js[b:, k]).unsqueeze(1))
             mus.append(f[:b, k] - f[b:, k] - val.margins[idx].to(f))
             order += idx
-        jd, mu = torch.cat(jds), torch.cat(mus)  # (N, 1, P), (N,)
-        t = val.targets[order].double()  # (N,) soft labels, in the order of mu
+        return torch.cat(jds), torch.cat(mus), val.targets[order].double()
+
+    def tune_grid_on(self, jd: torch.Tensor, mu: torch.Tensor, t: torch.Tensor) -> None:
+        """The grid search of :meth:`tune_grid` on precomputed J_Δ (N, 1, P), μ_Δ − m (N,) and
+        soft labels t (N,)."""
+        cfg = self.cfg
         grid = torch.logspace(cfg.grid_min, cfg.grid_max, cfg.grid_size).tolist()
+        rotated = [rotate(self.la, jd[s : s + 256, 0]) for s in range(0, len(jd), 256)]
         nlls = []
         for lam in grid:
-            self.la.prior_precision = lam
-            var = self.la.functional_variance(jd)[:, 0, 0].clamp_min(0)
+            var = torch.cat([r.variance(lam) for r in rotated]).clamp_min(0)
             prob = probit_preference(mu, var).prob.double().clamp(1e-12, 1 - 1e-12)
             nlls.append(float(-(t * prob.log() + (1 - t) * (1 - prob).log()).mean()))
         best = min(range(len(grid)), key=nlls.__getitem__)
@@ -274,18 +304,22 @@ def fit_laplace(
     pairs: list[PreferencePair],
     cfg: LaplaceConfig | None = None,
     validation: list[PreferencePair] | None = None,
+    trunk_store: dict | None = None,
 ) -> Posterior:
     """Fit a Laplace posterior over ``rm``'s LoRA weights on ``pairs`` and tune its prior.
 
     ``rm`` must hold trainable LoRA weights (a freshly trained model, or
     ``RewardModel.load(dir, adapter=True)``); ``validation`` pairs are needed for the grid.
+    ``trunk_store`` shares the frozen trunk's outputs with other fits or trainings on the same
+    ``pairs`` (as :func:`rewardlab.train.train`'s): fitting several posteriors pays for it once.
     """
     cfg = cfg or LaplaceConfig()
     if cfg.prior_method == PriorMethod.GRID and not validation:
         raise ValueError("prior_method=grid needs validation pairs")
     post = Posterior(rm, cfg)
     t0 = time.perf_counter()
-    post.la.fit(_PairLoader(rm, pairs, cfg.batch_size, post.objective), progress_bar=cfg.progress)
+    loader = _PairLoader(rm, pairs, cfg.batch_size, post.objective, trunk_store)
+    post.la.fit(loader, progress_bar=cfg.progress)
     fit_s = time.perf_counter() - t0
     if cfg.prior_method == PriorMethod.MARGLIK:
         post.tune_marglik()

@@ -4,13 +4,18 @@ A pair predictor gives, per pair, the mean μ_Δ and variance v_Δ of Δ = r_c �
 probability p = P(chosen ≻ rejected). The pair is right when μ_Δ > 0 (a tie is wrong).
 
 - calibration of p: accuracy, ECE, NLL, Brier (``rewardlab.evaluate.metrics``);
-- error-detection AUROC: how well the uncertainty √v_Δ ranks wrong pairs above right ones;
-- OOD AUROC: how well √v_Δ ranks pairs of a shifted set above the in-distribution set.
+- error-detection AUROC (``error_auroc``): how well the uncertainty √v_Δ *alone* ranks wrong pairs
+  above right ones; ``error_auroc_confidence``: the same for 1 − max(p, 1 − p);
+  ``error_auroc_combined``: for P(wrong) = Φ(−|μ_Δ| / √v_Δ), which uses the mean too;
+- OOD AUROC: how well √v_Δ ranks pairs of a shifted set above the in-distribution set (beside it,
+  the same AUROC for the pair's total response length, a baseline any score must beat);
+- :func:`bootstrap_ci`: a percentile bootstrap interval for any of them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,18 +53,16 @@ def probit_preference(mean: torch.Tensor, var: torch.Tensor) -> PreferencePredic
 
 def auroc(scores: torch.Tensor, labels: torch.Tensor) -> float:
     """Area under the ROC curve of ``scores`` for binary ``labels`` (1 = positive), ties counted
-    half: the Mann-Whitney U statistic / (n₊ n₋). NaN when one class is empty."""
+    half: the Mann-Whitney U statistic / (n₊ n₋) over average ranks. NaN when one class is empty."""
     scores, labels = scores.double().flatten(), labels.bool().flatten()
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = torch.argsort(scores)
+    ordered, order = torch.sort(scores)
+    _, inverse, counts = torch.unique_consecutive(ordered, return_inverse=True, return_counts=True)
+    ends = counts.cumsum(0).double()  # 1-based rank of each tie group's last member
     ranks = torch.empty_like(scores)
-    ranks[order] = torch.arange(1, len(scores) + 1, dtype=scores.dtype)
-    for v in torch.unique(scores):  # average ranks over ties
-        m = scores == v
-        if m.sum() > 1:
-            ranks[m] = ranks[m].mean()
+    ranks[order] = (ends - (counts.double() - 1) / 2)[inverse]  # average rank over ties
     u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2
     return float(u / (n_pos * n_neg))
 
@@ -74,8 +77,63 @@ def ood_auroc(u_in: torch.Tensor, u_out: torch.Tensor) -> float:
     return auroc(torch.cat([u_in, u_out]), torch.cat([torch.zeros(len(u_in)), torch.ones(len(u_out))]))
 
 
+def wrong_probability(mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """P(the sign of μ_Δ is wrong) under Δ ~ N(μ_Δ, v_Δ): Φ(−|μ_Δ| / √v_Δ), in [0, ½].
+
+    It uses the mean and the posterior std together (a pair is doubtful when its margin is small
+    *relative to* its std); v_Δ = 0 gives 0 (½ when μ_Δ = 0 too)."""
+    mean, std = mean.double(), var.double().clamp_min(0).sqrt()
+    z = mean.abs() / std.clamp_min(torch.finfo(torch.float64).tiny)
+    p = 0.5 * torch.erfc(z / math.sqrt(2))  # Φ(−z)
+    return torch.where((std == 0) & (mean == 0), torch.full_like(p, 0.5), p)
+
+
+def error_auroc_combined(mean: torch.Tensor, var: torch.Tensor) -> float:
+    """Error-detection AUROC of :func:`wrong_probability` (the std *with* the mean)."""
+    return error_auroc(mean, wrong_probability(mean, var))
+
+
+def bootstrap_ci(
+    stat: Callable[..., float],
+    *groups: tuple[torch.Tensor, ...],
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(statistic, lower, upper): ``stat`` on the data and its percentile bootstrap interval.
+
+    Each group is a tuple of aligned tensors (one row per item) resampled together with
+    replacement, independently of the other groups (e.g. in- and out-of-distribution pairs);
+    ``stat`` receives the tensors of every group in order. Resamples where ``stat`` is NaN (one
+    class empty) are skipped."""
+    args = [t for g in groups for t in g]
+    point = stat(*args)
+    gen = torch.Generator().manual_seed(seed)
+    draws = []
+    for _ in range(n_boot):
+        sample = []
+        for g in groups:
+            idx = torch.randint(len(g[0]), (len(g[0]),), generator=gen)
+            sample += [t[idx] for t in g]
+        v = stat(*sample)
+        if not math.isnan(v):
+            draws.append(v)
+    if not draws:
+        return point, float("nan"), float("nan")
+    q = torch.tensor(draws, dtype=torch.float64).quantile(
+        torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    )
+    return point, float(q[0]), float(q[1])
+
+
+def pair_lengths(pairs: list[PreferencePair]) -> torch.Tensor:
+    """Characters of chosen + rejected per pair (N,): the length baseline for OOD detection."""
+    return torch.tensor([float(len(p.chosen) + len(p.rejected)) for p in pairs], dtype=torch.float64)
+
+
 def prediction_metrics(pred: PreferencePrediction, bins: int = 10) -> dict[str, float]:
-    """Accuracy, calibration (ECE/NLL/Brier of p), error AUROC of √v_Δ and of 1 − max(p, 1 − p)."""
+    """Accuracy, calibration (ECE/NLL/Brier of p), error AUROC of √v_Δ alone, of the confidence
+    1 − max(p, 1 − p) and of the combined P(wrong) (:func:`wrong_probability`)."""
     p = pred.prob.double()
     conf = torch.maximum(p, 1 - p)
     return {
@@ -85,6 +143,7 @@ def prediction_metrics(pred: PreferencePrediction, bins: int = 10) -> dict[str, 
         "brier": brier_score(p),
         "error_auroc": error_auroc(pred.mean, pred.std),
         "error_auroc_confidence": error_auroc(pred.mean, 1 - conf),
+        "error_auroc_combined": error_auroc_combined(pred.mean, pred.var),
         "mean_std": float(pred.std.mean()),
     }
 
@@ -120,3 +179,49 @@ def uncertainty_report(
                 rows[s]["ood_auroc"] = ood_auroc(preds[in_name].std, p.std)
         report[name] = rows
     return report
+
+
+def uncertainty_summary(
+    preds: dict[str, PreferencePrediction],
+    lengths: dict[str, torch.Tensor],
+    reference: str | None = None,
+    n_boot: int = 1000,
+) -> dict[str, dict]:
+    """What ``rewardlab evaluate --json`` adds for a model with a posterior (or ensemble), per set.
+
+    ``error_auroc`` (√v_Δ alone), ``error_auroc_confidence`` (1 − max(p, 1 − p)) and
+    ``error_auroc_combined`` (:func:`wrong_probability`), each with ``*_ci`` = its 95% bootstrap
+    interval, and ``combined_beats_confidence``: whether the paired interval of combined −
+    confidence lies above 0 (only then does the combined score count). Every set but
+    ``reference`` (default: the first) also gets ``ood_auroc`` (√v_Δ of the set vs the reference's)
+    and ``ood_auroc_length`` (the pair-length baseline, ``lengths`` from :func:`pair_lengths`), with
+    intervals, and ``ood_reference``."""
+    ref = reference or next(iter(preds))
+    out: dict[str, dict] = {}
+    for name, pred in preds.items():
+        mu, var, std = pred.mean.double(), pred.var.double(), pred.std.double()
+        p = pred.prob.double()
+        conf = 1 - torch.maximum(p, 1 - p)
+        row: dict = {}
+        for key, fn, args in (
+            ("error_auroc", error_auroc, (mu, std)),
+            ("error_auroc_confidence", error_auroc, (mu, conf)),
+            ("error_auroc_combined", error_auroc_combined, (mu, var)),
+        ):
+            row[key], lo, hi = bootstrap_ci(fn, args, n_boot=n_boot)
+            row[f"{key}_ci"] = [lo, hi]
+        _, lo, _ = bootstrap_ci(
+            lambda m, v, c: error_auroc_combined(m, v) - error_auroc(m, c), (mu, var, conf), n_boot=n_boot
+        )
+        row["combined_beats_confidence"] = bool(lo > 0)
+        if name != ref:
+            ref_std = preds[ref].std.double()
+            for key, u_in, u_out in (
+                ("ood_auroc", ref_std, std),
+                ("ood_auroc_length", lengths[ref], lengths[name]),
+            ):
+                row[key], lo, hi = bootstrap_ci(ood_auroc, (u_in,), (u_out,), n_boot=n_boot)
+                row[f"{key}_ci"] = [lo, hi]
+            row["ood_reference"] = ref
+        out[name] = row
+    return out
