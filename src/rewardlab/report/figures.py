@@ -28,11 +28,11 @@ def MaxNLocator(*args, **kw):  # noqa: N802 - matplotlib's class, imported lazil
     return Locator(*args, **kw)
 
 
-def to_data_uri(fig) -> str:
-    """PNG of ``fig`` as a data URI; closes the figure."""
+def to_data_uri(fig, top: float = 1.0) -> str:
+    """PNG of ``fig`` as a data URI (axes below ``top``, a figure fraction); closes the figure."""
     plt = _plt()
     buf = io.BytesIO()
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, top))
     fig.savefig(buf, format="png", dpi=DPI)
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -90,16 +90,17 @@ def reliability(panels: dict[str, dict]) -> str:
         centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
         ax.bar(centers, d["acc"], width=w * 0.92, color=COLORS[0], alpha=0.85, label="accuracy")
         ax.plot([0.5, 1], [0.5, 1], "k--", lw=0.8, label="perfect calibration")
-        ax.scatter(d["conf"], d["acc"], color=COLORS[3], s=10, zorder=3, label="mean confidence")
+        ax.scatter(d["conf"], d["acc"], color=COLORS[3], s=10, zorder=3, label="(mean confidence, accuracy)")
         for c, a, k in zip(centers, d["acc"], d["count"], strict=True):
             if k:
-                ax.text(c, min(a, 0.93) + 0.02, str(k), ha="center", fontsize=6)
-        ax.set(xlim=(0.5, 1), ylim=(0, 1), title=f"{name}  (ECE {d['ece']:.3f}, n={sum(d['count'])})")
+                ax.text(c, a + 0.025, str(k), ha="center", fontsize=6)
+        ax.set(xlim=(0.5, 1), ylim=(0, 1.1), title=f"{name}  (ECE {d['ece']:.3f}, n={sum(d['count'])})")
         ax.set_xlabel("confidence max(p, 1−p)", fontsize=8)
         ax.set_ylabel("accuracy", fontsize=8)
         ax.title.set_fontsize(9)
-    axes[0].legend(fontsize=6, loc="lower right")
-    return to_data_uri(fig)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=8, frameon=False)
+    return to_data_uri(fig, top=1 - 0.3 / fig.get_figheight())
 
 
 def reward_histograms(panels: dict[str, tuple[Sequence[float], Sequence[float]]]) -> str:
@@ -108,8 +109,9 @@ def reward_histograms(panels: dict[str, tuple[Sequence[float], Sequence[float]]]
     for ax, (name, (chosen, rejected)) in zip(axes, panels.items(), strict=True):
         lo, hi = min(min(chosen), min(rejected)), max(max(chosen), max(rejected))
         bins = [lo + (hi - lo + 1e-9) * i / 24 for i in range(25)]
-        ax.hist(chosen, bins=bins, alpha=0.55, color=COLORS[2], label="chosen")
-        ax.hist(rejected, bins=bins, alpha=0.55, color=COLORS[3], label="rejected")
+        ax.hist(rejected, bins=bins, histtype="stepfilled", alpha=0.3, color=COLORS[3], label="rejected")
+        ax.hist(rejected, bins=bins, histtype="step", lw=1.0, color=COLORS[3])
+        ax.hist(chosen, bins=bins, histtype="step", lw=1.6, color=COLORS[2], label="chosen")
         mc, mr = sum(chosen) / len(chosen), sum(rejected) / len(rejected)
         ax.axvline(mc, color=COLORS[2], lw=1.2)
         ax.axvline(mr, color=COLORS[3], lw=1.2, ls="--")

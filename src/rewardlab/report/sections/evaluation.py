@@ -157,8 +157,9 @@ def calibration(run: RunDir) -> str | None:
     note = (
         "P(chosen ≻ rejected) = σ(r_c − r_r). Each pair predicts the side it gives more than ½ with "
         "confidence max(p, 1 − p); bars are the share of pairs predicted right per confidence bin "
-        "(numbers: pairs in the bin), red dots the bin's mean confidence. Bars below the diagonal: "
-        "over-confident."
+        "(numbers: pairs in the bin); a red dot is the bin's (mean confidence, accuracy), its height "
+        "above or below the diagonal the bin's calibration gap (below: over-confident). ECE = the "
+        "pair-weighted mean gap."
     )
     return p(note) + img(figures.reliability(panels), "reliability diagrams")
 
