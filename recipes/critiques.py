@@ -16,14 +16,19 @@ The LLM-critic conditions (b, c: ``rewardlab critique`` with a good / degraded c
 as further ``CONDITIONS.add(name, Condition(...))`` entries whose ``transform`` fills the pairs'
 critiques; they are not run here.
 
-Every (condition, size, seed) trains on the same seeded subset of the training pairs (paired
-across conditions), MiniLM with LoRA r16 on the last layer, ``max_length`` 512 (FeedbackQA passages
-plus critiques run to ~450 tokens at the 90th percentile), epochs chosen so every size gets about
-``--steps`` optimiser steps (between 2 and 20 epochs), the best epoch on ``feedbackqa-validation``
-kept. The frozen lower layers are the same for every model: their outputs are computed once per
-condition for all training, validation and test sequences and handed to ``train()`` as its trunk
-store (re-indexed to each subset), and the test pairs are scored from the same states with the
-exact [CLS]-only top — the same math as ``rewardlab evaluate``.
+Every (condition, size, seed) trains on the same seeded subset of a fixed pool of ``--pool`` (800)
+training pairs (paired across conditions; at 800 every seed has the whole pool and differs in
+initialisation and order). MiniLM, LoRA r16 on the last layer, ``max_length`` 256 (the library's
+default; 36% of the critique inputs and 28% of the plain ones are longer and lose the question down
+to its last 8 tokens, then the start of the passage — the critique at the end is always kept),
+soft labels ``labels["helpfulness"]``, epochs chosen so every size gets about ``--steps`` (60)
+optimiser steps of 16 pairs (2 to ``--max-epochs`` 12 epochs), the best epoch on the first
+``--validation-pairs`` (100) validation pairs kept. Test: a fixed random sample of ``--test-pairs``
+(300) of the 749 ``feedbackqa-test`` pairs (0 = all), the same for every run. The frozen lower
+layers are the same for every model: their outputs are computed once per condition and sequence
+(:class:`SharedTrunk`) and handed to ``train()`` as its trunk store, re-indexed to each subset, and
+the test pairs are scored from the same states with the exact [CLS]-only top (equal to
+``RewardModel.score`` within 5e-8). One torch thread (``--threads``) on the shared CPU.
 
 Resumable: every finished run appends a row to OUT/results.jsonl and is skipped on a rerun.
 Writes OUT/table.md and OUT/plot.png (accuracy, mean ± 95% t-interval over seeds, beside both
@@ -313,6 +318,20 @@ def plan(args, n_train: int, done: set) -> list[tuple[str, int, int]]:
     ]
 
 
+CONFIG_KEYS = ("pool", "steps", "max_epochs", "batch_size", "max_length", "validation_pairs", "test_pairs")
+
+
+def check_config(args) -> None:
+    """OUT/config.json holds the settings the results were measured with; resuming with other
+    settings is refused (the rows would not be comparable)."""
+    path = args.out / "config.json"
+    cfg = {k: getattr(args, k) for k in CONFIG_KEYS} | {"limit": args.limit}
+    if path.exists() and (old := json.loads(path.read_text())) != cfg:
+        diff = {k: (old.get(k), v) for k, v in cfg.items() if old.get(k) != v}
+        raise SystemExit(f"{path}: results were measured with other settings {diff}; use another --out")
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/critiques"))
@@ -335,6 +354,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
+    check_config(args)
     results = args.out / "results.jsonl"
     rows = [json.loads(line) for line in results.open()] if results.exists() else []
     done = {(r["condition"], r["size"], r["seed"]) for r in rows}
