@@ -3,18 +3,21 @@ RM scoring the same samples (the over-optimization view).
 
 * Proxy RM (the reward): ``--rm DIR``, else trained here — two heads (``harmlessness`` on HH
   harmless pairs, ``helpfulness`` on PandaLM + qa-feedback pairs with their soft labels; the demo's
-  ``--train-set multi`` mix, ``--proxy-pairs`` per source), reward scale and weighted-sum weights
-  fitted on the validation mix. The policy's reward is its ``--scalarizer`` output, through
-  ``rewardlab.rl.trl_reward_func``.
-* Gold RM: ``--gold DIR``, else trained here — one head on every training pair of the same three
-  sources (``--gold-pairs`` per source, 0 = all), ``--gold-epochs`` epochs: more data, a different
-  model. It is TRL's second reward function with weight 0, so it never moves the policy.
+  ``--train-set multi`` mix, ``--proxy-pairs`` per source, ``--proxy-epochs``), reward scale and
+  weighted-sum weights fitted on the validation mix. The policy's reward is its ``--scalarizer``
+  output, through ``rewardlab.rl.trl_reward_func``.
+* Gold RM: ``--gold DIR``, else trained here — one head on training pairs of the same three
+  sources (``--gold-pairs`` per source, 0 = all; ``--gold-epochs``): three times the proxy's data
+  by default, a different model. It is TRL's second reward function with weight 0, so it never
+  moves the policy.
 * Prompts: single-turn HH harmless test prompts and PandaLM test instructions (held out from both
   RMs' training), alternated; the policy sees a chat message, the RMs the prompt text they were
   trained on (``rm_prompt`` column, :class:`rewardlab.rl.grpo_log.PromptColumnReward`).
 * Writes ``OUT/grpo_log.jsonl`` (one row per optimizer step: step, reward = mean proxy reward of
   the step's completions, gold_reward = the gold RM's mean on the same completions, reward_std),
-  ``OUT/grpo_metrics.jsonl`` (every TRL metric per step), ``OUT/grpo_curve.png`` and
+  ``OUT/grpo_metrics.jsonl`` (every TRL metric per step), ``OUT/samples.jsonl`` (every completion
+  with its in-run gold reward; ``--regold DIR`` rescores them with another gold RM and rewrites
+  ``gold_reward``), ``OUT/grpo_curve.png`` and
   ``OUT/summary.json`` (first vs last 10 steps, slope per step, each with a 95% interval).
 
 Resumable: the RMs are cached under OUT, the policy checkpoints every ``--save-steps`` steps and a
@@ -40,9 +43,18 @@ import torch
 from rewardlab.data.bundled import bundled_set, hh_splits
 from rewardlab.demo import MULTI_OBJECTIVES, DemoConfig, TrainSet, demo_data
 from rewardlab.rl import trl_reward_func
-from rewardlab.rl.grpo_log import LOG_NAME, GRPOLogCallback, PromptColumnReward, plot_log, read_log, trend
+from rewardlab.rl.grpo_log import (
+    LOG_NAME,
+    GRPOLogCallback,
+    PromptColumnReward,
+    plot_log,
+    read_log,
+    regold,
+    trend,
+)
 
 log = logging.getLogger("grpo")
+METRICS, SAMPLES = "grpo_metrics.jsonl", "samples.jsonl"
 
 
 def prompts(count: int, seed: int = 0) -> list[dict]:
@@ -68,21 +80,46 @@ def prompts(count: int, seed: int = 0) -> list[dict]:
 
 def train_rm(out: Path, train_set: TrainSet, limit: int, epochs: int, seed: int) -> Path:
     """Train (once; reused when ``out`` holds a model) a demo-mix RM: ``multi`` → two heads with
-    the reward scale and weighted-sum weights fitted on the validation mix; ``union`` → one head."""
+    the reward scale and weighted-sum weights fitted on the validation mix (which also selects the
+    epoch); ``union`` → one head, last epoch kept."""
     from rewardlab.models.config import ModelConfig
     from rewardlab.objectives import calibrate, save_config
     from rewardlab.train.config import TrainConfig
     from rewardlab.train.trainer import train
 
-    if (out / "rewardlab.json").exists():
+    done = out / "READY"  # written last: a run killed while calibrating retrains
+    if done.exists():
         return out
     tr, va = demo_data(DemoConfig(train_limit=limit, train_set=train_set))
-    mcfg = ModelConfig(objectives=MULTI_OBJECTIVES) if train_set == TrainSet.MULTI else ModelConfig()
+    multi = train_set == TrainSet.MULTI
+    mcfg = ModelConfig(objectives=MULTI_OBJECTIVES) if multi else ModelConfig()
+    tcfg = TrainConfig(epochs=epochs, seed=seed, save_steps=0)
     log.info("training %s RM on %d pairs → %s", train_set.value, len(tr), out)
-    rm = train(tr, mcfg, TrainConfig(epochs=epochs, seed=seed, save_steps=0), out, validation=va).model
-    if train_set == TrainSet.MULTI:
+    rm = train(tr, mcfg, tcfg, out, validation=va if multi else None).model  # gold: one pass less per epoch
+    if multi:
         calibrate(rm, [dataclasses.replace(p, labels={"overall": 1.0}) for p in va])
         save_config(rm, out)
+    done.write_text("ok\n")
+    return out
+
+
+def evaluate_rms(rms: dict[str, Path], scalarizer: str, n: int, seed: int = 0) -> dict:
+    """Held-out pairwise accuracy of each RM (the proxy scalarized as in training) on ``n`` seeded
+    pairs of each test set the prompts come from (+ qa-feedback), beside the length heuristics."""
+    import random
+
+    from rewardlab.evaluate.evaluator import evaluate
+    from rewardlab.models.reward_model import RewardModel
+
+    sets = {s: bundled_set(s, seed) for s in ("hh-test", "pandalm-test", "qafeedback-test")}
+    sets = {s: random.Random(seed).sample(v, min(n, len(v))) for s, v in sets.items()}
+    out: dict = {}
+    for name, path in rms.items():
+        rm = RewardModel.load(path)
+        for s, pairs in sets.items():
+            m = evaluate(rm, pairs, scalarizer=scalarizer if rm.cfg.num_objectives > 1 else None)
+            keep = ("n", "accuracy", "longer_accuracy", "shorter_accuracy")
+            out.setdefault(s, {})[name] = {k: m[k] for k in keep if k in m}
     return out
 
 
@@ -108,7 +145,8 @@ def grpo_config(args: argparse.Namespace, out: Path):
         use_cpu=True,
         bf16=False,
         activation_checkpointing=False,  # TRL defaults to gradient checkpointing: slower on CPU
-        per_device_train_batch_size=args.prompts_per_step * args.num_generations,
+        per_device_train_batch_size=args.prompts_per_step * args.num_generations // args.grad_accum,
+        gradient_accumulation_steps=args.grad_accum,  # one generation per optimizer step, less memory
         num_generations=args.num_generations,
         max_completion_length=args.max_completion_length,
         temperature=args.temperature,
@@ -140,17 +178,19 @@ def run(args: argparse.Namespace):
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     proxy = (
-        Path(args.rm) if args.rm else train_rm(out / "proxy", TrainSet.MULTI, args.proxy_pairs, 2, args.seed)
+        Path(args.rm)
+        if args.rm
+        else train_rm(out / "proxy", TrainSet.MULTI, args.proxy_pairs, args.proxy_epochs, args.seed)
     )
     gold = (
         Path(args.gold)
         if args.gold
-        else train_rm(out / "gold", TrainSet.UNION, args.gold_pairs, 2, args.seed)
+        else train_rm(out / "gold", TrainSet.UNION, args.gold_pairs, args.gold_epochs, args.seed)
     )
     log.info("RMs ready (%.0fs)", time.perf_counter() - t0)
     funcs = [
         PromptColumnReward(trl_reward_func(proxy, scalarizer=args.scalarizer), name="proxy"),
-        PromptColumnReward(trl_reward_func(gold), name="gold"),
+        PromptColumnReward(trl_reward_func(gold), name="gold", samples=out / SAMPLES),
     ]
     model, tok = load_policy()
     cfg = grpo_config(args, out)
@@ -160,21 +200,26 @@ def run(args: argparse.Namespace):
         args=cfg,
         train_dataset=Dataset.from_list(prompts(args.prompts, args.seed)),
         processing_class=tok,
-        callbacks=[GRPOLogCallback(out / LOG_NAME, "gold", out / "grpo_metrics.jsonl")],
+        callbacks=[GRPOLogCallback(out / LOG_NAME, "gold", out / METRICS, out / SAMPLES)],
     )
     last = get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
     trainer.train(resume_from_checkpoint=last)
     rows = read_log(out / LOG_NAME)
+    if args.regold:  # a different gold RM scores the recorded samples; the in-run gold stays in METRICS
+        rows = regold(out / LOG_NAME, out / SAMPLES, trl_reward_func(args.regold))
+        gold = Path(args.regold)
     plot_log(rows, out / "grpo_curve.png", title=f"GRPO, SmolLM2-135M, proxy = {args.scalarizer} of 2 heads")
     summary = {
         "reward": trend(rows, "reward"),
         "gold_reward": trend(rows, "gold_reward"),
-        "completion_length": _length_trend(out / "grpo_metrics.jsonl"),
+        "completion_length": _length_trend(out / METRICS),
         "seconds": round(time.perf_counter() - t0, 1),
         "setup": {k: v for k, v in vars(args).items()},
         "proxy_rm": str(proxy),
         "gold_rm": str(gold),
     }
+    if args.eval_pairs:
+        summary["rm_eval"] = evaluate_rms({"proxy": proxy, "gold": gold}, args.scalarizer, args.eval_pairs)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("done in %.0fs → %s\n%s", time.perf_counter() - t0, out, json.dumps(summary, indent=2))
     return trainer
@@ -192,23 +237,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The recipe's flags."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/grpo")
-    ap.add_argument("--steps", type=int, default=40, help="optimizer steps")
+    ap.add_argument("--steps", type=int, default=30, help="optimizer steps")
     ap.add_argument("--rm", help="proxy RM directory (default: train a two-head RM under OUT/proxy)")
     ap.add_argument("--gold", help="gold RM directory (default: train a one-head RM under OUT/gold)")
     ap.add_argument("--scalarizer", default="weighted_sum", help="how the proxy's heads become one reward")
     ap.add_argument("--proxy-pairs", type=int, default=100, help="proxy training pairs per source")
-    ap.add_argument("--gold-pairs", type=int, default=600, help="gold training pairs per source (0 = all)")
+    ap.add_argument("--proxy-epochs", type=int, default=2)
+    ap.add_argument("--gold-pairs", type=int, default=300, help="gold training pairs per source (0 = all)")
+    ap.add_argument("--gold-epochs", type=int, default=2)
+    ap.add_argument("--regold", help="after the run, rescore the recorded samples with this RM as the gold")
     ap.add_argument("--prompts", type=int, default=80, help="bundled prompts in the training set (<= 84)")
     ap.add_argument("--prompts-per-step", type=int, default=2)
     ap.add_argument("--num-generations", type=int, default=4, help="completions per prompt (>= 2)")
-    ap.add_argument("--max-completion-length", type=int, default=48)
+    ap.add_argument(
+        "--grad-accum", type=int, default=2, help="micro-batches per step (must divide the batch)"
+    )
+    ap.add_argument("--max-completion-length", type=int, default=32)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--beta", type=float, default=0.0, help="KL coefficient (0: no reference model)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-steps", type=int, default=10, help="policy checkpoint every N steps (0 = none)")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    return ap.parse_args(argv)
+    ap.add_argument("--eval-pairs", type=int, default=100, help="held-out pairs per set to score both RMs on")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (0 = torch's default; 1 is faster on a busy machine)",
+    )
+    args = ap.parse_args(argv)
+    if (args.prompts_per_step * args.num_generations) % args.grad_accum:
+        ap.error("--grad-accum must divide --prompts-per-step × --num-generations")
+    return args
 
 
 def main(argv: list[str] | None = None):

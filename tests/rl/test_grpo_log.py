@@ -15,7 +15,15 @@ from trl import GRPOConfig, GRPOTrainer
 
 from rewardlab.data.schema import DataError
 from rewardlab.rl import trl_reward_func
-from rewardlab.rl.grpo_log import GRPOLogCallback, PromptColumnReward, plot_log, read_log, slope_ci95, trend
+from rewardlab.rl.grpo_log import (
+    GRPOLogCallback,
+    PromptColumnReward,
+    plot_log,
+    read_log,
+    regold,
+    slope_ci95,
+    trend,
+)
 
 USERS = ["Name a colour.", "Say yes.", "What is 2+2?", "Hi"]
 ROWS = [
@@ -48,7 +56,7 @@ def grpo_run(tiny_llama, multi_dir, scalar_dir, tmp_path):
     torch.manual_seed(0)
     policy = AutoModelForCausalLM.from_pretrained(tiny_llama)
     proxy = PromptColumnReward(trl_reward_func(multi_dir, scalarizer="worst_case"), name="proxy")
-    gold = PromptColumnReward(trl_reward_func(scalar_dir), name="gold")
+    gold = PromptColumnReward(trl_reward_func(scalar_dir), name="gold", samples=tmp_path / "samples.jsonl")
     cfg = GRPOConfig(
         output_dir=str(tmp_path / "policy"),
         use_cpu=True,
@@ -66,7 +74,7 @@ def grpo_run(tiny_llama, multi_dir, scalar_dir, tmp_path):
     )
     log, metrics = tmp_path / "grpo_log.jsonl", tmp_path / "metrics.jsonl"
     log.write_text('{"step": 7, "reward": 0.0, "gold_reward": null, "reward_std": null}\n')  # a stale run
-    cb = GRPOLogCallback(log, "gold", metrics)
+    cb = GRPOLogCallback(log, "gold", metrics, tmp_path / "samples.jsonl")
     trainer = GRPOTrainer(
         model=policy,
         reward_funcs=[proxy, gold],
@@ -76,11 +84,11 @@ def grpo_run(tiny_llama, multi_dir, scalar_dir, tmp_path):
         callbacks=[cb],
     )
     trainer.train()
-    return trainer, log, metrics, gold
+    return trainer, log, metrics, gold, multi_dir
 
 
 def test_callback_logs_proxy_and_gold_of_the_same_completions(grpo_run):
-    trainer, log, metrics, gold = grpo_run
+    trainer, log, metrics, gold, proxy_dir = grpo_run
     rows = read_log(log)
     assert [r["step"] for r in rows] == [1, 2]  # the stale row is gone: a fresh run starts at step 0
     assert all(math.isfinite(r[k]) for r in rows for k in ("reward", "gold_reward", "reward_std"))
@@ -93,6 +101,14 @@ def test_callback_logs_proxy_and_gold_of_the_same_completions(grpo_run):
     assert rescored == pytest.approx(list(last["rewards"]["gold"]), abs=1e-5)  # gold saw these samples
     extra = [json.loads(ln) for ln in metrics.read_text().splitlines()]
     assert [e["step"] for e in extra] == [1, 2] and "completions/mean_length" in extra[0]
+
+    samples = [json.loads(ln) for ln in (log.parent / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [1] * 4 + [2] * 4 + [0] * 4  # + the direct call above
+    assert [s["reward"] for s in samples[4:8]] == pytest.approx(list(last["rewards"]["gold"]), abs=1e-6)
+    # rescoring the recorded samples with the proxy as "gold" reproduces the proxy's logged means
+    regolded = regold(log, log.parent / "samples.jsonl", trl_reward_func(proxy_dir, scalarizer="worst_case"))
+    assert [r["gold_reward"] for r in regolded] == pytest.approx([r["reward"] for r in rows], abs=1e-5)
+    assert read_log(log) == regolded
 
 
 def test_resume_keeps_rows_up_to_the_checkpoint(tmp_path):

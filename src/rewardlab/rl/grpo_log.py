@@ -8,12 +8,13 @@ With TRL this takes no custom trainer: pass the gold RM as a second reward funct
 
 - :class:`PromptColumnReward`: wraps a reward function so it scores against another dataset column
   (``rm_prompt``: the prompt as the RM was trained on it, e.g. HH's ``Human: … Assistant:`` text,
-  while the policy sees a chat message).
+  while the policy sees a chat message); optionally records every scored sample (``samples``), so
+  any other gold RM can score the same completions after the run (:func:`regold`).
 - :class:`GRPOLogCallback`: a ``transformers.TrainerCallback`` that writes ``OUT/grpo_log.jsonl``,
   one row per optimizer step, ``{"step": int, "reward": float, "gold_reward": float | null,
   "reward_std": float | null}`` (run with ``logging_steps=1``), and optionally every TRL metric of
   the step to a second file. Resuming from a checkpoint keeps the rows up to its step.
-- :func:`read_log` (validated rows), :func:`trend` (first-k vs last-k step means with 95%
+- :func:`read_log` (validated rows), :func:`regold`, :func:`trend` (first-k vs last-k step means with 95%
   t-intervals, OLS slope per step with its 95% interval) and :func:`plot_log`.
 """
 
@@ -38,10 +39,19 @@ ROW_KEYS = ("step", "reward", "gold_reward", "reward_std")
 class PromptColumnReward:
     """A TRL reward function that passes ``column`` (a dataset column TRL forwards as a keyword)
     as the prompts of ``func``; rows without it fall back to TRL's ``prompts``. ``__name__`` is
-    ``name`` (what TRL logs it under), else ``func``'s."""
+    ``name`` (what TRL logs it under), else ``func``'s. ``samples``: append one JSON row per scored
+    completion, ``{"step", "prompt", "completion", "reward"}`` (``step`` = the optimizer step the
+    batch trains, ``trainer_state.global_step + 1``; one generation per step)."""
 
-    def __init__(self, func: Callable[..., list], column: str = "rm_prompt", name: str | None = None) -> None:
+    def __init__(
+        self,
+        func: Callable[..., list],
+        column: str = "rm_prompt",
+        name: str | None = None,
+        samples: str | Path | None = None,
+    ) -> None:
         self.func, self.column = func, column
+        self.samples = Path(samples) if samples else None
         self.__name__ = name or getattr(func, "__name__", type(func).__name__)
 
     def __call__(self, prompts: list, completions: list, **kwargs: Any) -> list:
@@ -49,7 +59,17 @@ class PromptColumnReward:
         alt = kwargs.pop(self.column, None)
         if alt is not None:
             prompts = [a if a is not None else p for a, p in zip(alt, prompts, strict=True)]
-        return self.func(prompts, completions, **kwargs)
+        rewards = self.func(prompts, completions, **kwargs)
+        if self.samples is not None:
+            from rewardlab.rl.trl import completion_text
+
+            state = kwargs.get("trainer_state")
+            step = int(state.global_step) + 1 if state is not None else 0
+            for p, c, r in zip(prompts, completions, rewards, strict=True):
+                _append(
+                    self.samples, {"step": step, "prompt": p, "completion": completion_text(c), "reward": r}
+                )
+        return rewards
 
 
 class GRPOLogCallback(TrainerCallback):
@@ -58,17 +78,22 @@ class GRPOLogCallback(TrainerCallback):
     ``metrics_path``: also append every numeric value TRL logged at that step, with ``step``."""
 
     def __init__(
-        self, path: str | Path, gold_name: str | None = None, metrics_path: str | Path | None = None
+        self,
+        path: str | Path,
+        gold_name: str | None = None,
+        metrics_path: str | Path | None = None,
+        samples_path: str | Path | None = None,
     ):
         self.path = Path(path)
         self.gold_key = f"rewards/{gold_name}/mean" if gold_name else None
         self.metrics_path = Path(metrics_path) if metrics_path else None
+        self.samples_path = Path(samples_path) if samples_path else None
 
     def on_train_begin(self, args, state, control, **kwargs):
         """Drop rows after the starting step (all of them for a fresh run, none past a resumed
-        checkpoint's step)."""
+        checkpoint's step), in the log, the metrics and the samples (``samples_path``)."""
         if state.is_world_process_zero:
-            for p in (self.path, self.metrics_path):
+            for p in (self.path, self.metrics_path, self.samples_path):
                 if p is not None:
                     _truncate(p, state.global_step)
 
@@ -127,6 +152,24 @@ def read_log(path: str | Path) -> list[dict]:
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
                 raise DataError(f"{path}:{i}", key, f"must be a number or null, got {v!r}")
         rows.append({k: row[k] for k in ROW_KEYS})
+    return rows
+
+
+def regold(log_path: str | Path, samples_path: str | Path, gold: Callable[..., list]) -> list[dict]:
+    """Rescore the recorded samples of every logged step with ``gold`` (a TRL reward function,
+    e.g. ``trl_reward_func(DIR)``) and rewrite each row's ``gold_reward`` as their mean; returns
+    the rows. Steps without samples get null."""
+    rows = read_log(log_path)
+    by_step: dict[int, list[dict]] = {}
+    for line in Path(samples_path).read_text().splitlines():
+        if line.strip():
+            s = json.loads(line)
+            by_step.setdefault(s["step"], []).append(s)
+    for row in rows:
+        got = by_step.get(row["step"])
+        scores = gold([s["prompt"] for s in got], [s["completion"] for s in got]) if got else []
+        row["gold_reward"] = statistics.fmean(scores) if scores else None
+    Path(log_path).write_text("".join(json.dumps(r) + "\n" for r in rows))
     return rows
 
 
