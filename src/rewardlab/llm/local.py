@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 DTYPES = ("float32", "bfloat16", "float16")
 FULL_HASH_BYTES = 64 << 20  # files up to this size are hashed whole; larger ones are sampled
 SAMPLE_BLOCKS, BLOCK_BYTES = 32, 1 << 16
+HEAD_ROWS = 16384  # output-head rows cast to float32 at a time (low-precision models)
 
 
 def files_digest(folder: str | Path) -> str:
@@ -289,12 +290,11 @@ class LocalBackend:
         if self.lm.dtype == torch.float32:
             return self.lm(**inputs).logits[:, -1]
         hidden = self.lm.base_model(**inputs).last_hidden_state[:, -1].float()  # (B, H)
-        if getattr(self, "_head32", None) is None:
-            head = self.lm.get_output_embeddings()
-            bias = None if head.bias is None else head.bias.float()
-            self._head32 = (head.weight.float(), bias)  # (V, H), cached once
-        weight, bias = self._head32
-        return torch.nn.functional.linear(hidden, weight, bias)  # (B, V)
+        head = self.lm.get_output_embeddings()
+        out = torch.empty(hidden.shape[0], head.weight.shape[0], device=hidden.device)  # (B, V)
+        for s in range(0, head.weight.shape[0], HEAD_ROWS):  # no full fp32 copy of the head
+            out[:, s : s + HEAD_ROWS] = hidden @ head.weight[s : s + HEAD_ROWS].float().T
+        return out if head.bias is None else out + head.bias.float()
 
     def option_token(self, option: str) -> int:
         """The id of an option's first token (as it would start the reply)."""
