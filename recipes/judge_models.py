@@ -52,6 +52,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--max-input-tokens", type=int, default=2048)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: best on a loaded 2-core CPU)")
     ap.add_argument("--dtype", default="auto", help="auto (fp32 on CPU), bfloat16 (AMX CPUs: ~4x faster)")
+    ap.add_argument("--label", default="", help="name in rows/table (default: model[:dtype]); one model")
+    ap.add_argument("--reverse", action="store_true", help="work from the last pair (a 2nd process)")
     ap.add_argument("--table-only", action="store_true", help="rewrite table.md from rows.jsonl")
     return ap.parse_args()
 
@@ -97,8 +99,13 @@ def record_memory(model: str, out: Path) -> None:
         f.write(json.dumps({"model": model, "peak_rss_gb": round(peak_rss_gb(), 2)}) + "\n")
 
 
+LABEL = ""  # --label: the name rows carry, e.g. a local bf16 copy of an alias under the alias's name
+
+
 def label(model: str, dtype: str) -> str:
-    """How a model is named in the rows and the table: ``name`` or ``name:dtype``."""
+    """How a model is named in the rows and the table: ``--label``, else ``name`` or ``name:dtype``."""
+    if LABEL:
+        return LABEL
     return model if dtype == "auto" else f"{model}:{dtype}"
 
 
@@ -158,28 +165,33 @@ def judge_rows(
     return rows
 
 
+def done_keys(path: Path) -> set[tuple[str, str, str, str]]:
+    """(model, variant, set, key) of every row written so far (by this or another process)."""
+    return {(r["model"], r["variant"], r["set"], r["key"]) for r in read_rows(path)}
+
+
 def run_set(backend: LocalBackend, model: str, variants: list[str], spec: str, args, out: Path) -> None:
     """Judge every not-yet-judged pair of one set with each variant, a few pairs at a time and the
-    variants interleaved (a stopped run leaves every variant with about as many pairs)."""
+    variants interleaved (a stopped run leaves every variant with about as many pairs). Rows
+    already written are re-read before each step, so a second process started with
+    ``--reverse`` on the same set works from the other end and the two meet without overlap."""
     set_name, pairs = load_set(spec, args.seed)
     path = out / "rows.jsonl"
-    done = {(r["model"], r["variant"], r["set"], r["key"]) for r in read_rows(path)}
     keyed = [(i, p, item_key(i, p.prompt, p.chosen, p.rejected)) for i, p in enumerate(pairs)]
+    steps = list(range(0, len(keyed), args.pairs_per_step))
     log.info("%s / %s: %d pairs, variants %s", model, set_name, len(pairs), variants)
-    for s in range(0, len(keyed), args.pairs_per_step):
+    for s in reversed(steps) if args.reverse else steps:
         for variant in variants:
-            todo = [
-                (i, p)
-                for i, p, k in keyed[s : s + args.pairs_per_step]
-                if (model, variant, set_name, k) not in done
-            ]
+            done = done_keys(path)
+            chunk = keyed[s : s + args.pairs_per_step]
+            todo = [(i, p) for i, p, k in chunk if (model, variant, set_name, k) not in done]
             if not todo:
                 continue
             rows = judge_rows(backend, model, variant, set_name, todo)
             with open(path, "a") as f:
-                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+                f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
             log.info(
-                "  %s %s: pairs %d-%d, %.1f s/pair", variant, set_name, s, s + len(todo), rows[0]["seconds"]
+                "  %s %s: pairs %d-%d, %.1f s/pair", variant, set_name, s, s + len(chunk), rows[0]["seconds"]
             )
         write_table(out)
     record_memory(model, out)
@@ -214,8 +226,12 @@ def write_table(out: Path) -> None:
     """``OUT/table.md`` from every row so far, plus each model's load time and memory."""
     rows = read_rows(out / "rows.jsonl")
     cells: dict[tuple[str, str, str], list[dict]] = {}
-    for r in rows:
-        cells.setdefault((r["model"], r["variant"], r["set"]), []).append(r)
+    seen = set()
+    for r in rows:  # the first row per pair counts (two processes may overlap by one step)
+        k = (r["model"], r["variant"], r["set"], r["key"])
+        if k not in seen:
+            seen.add(k)
+            cells.setdefault(k[:3], []).append(r)
     cols = [
         "n",
         "accuracy",
@@ -254,7 +270,9 @@ def write_table(out: Path) -> None:
 
 
 def main() -> None:
+    global LABEL
     args = parse_args()
+    LABEL = args.label
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
