@@ -95,7 +95,7 @@ def test_recipe_outputs_report_in_chromium(tmp_path):
     page = write_report(mo)
     titles = assert_loads_cleanly(page, tmp_path / "w1", 4)  # 2 result panels, weights, contributions
     assert {
-        "Recipe results (seeds, 95% t-intervals)",
+        "Recipe results",
         "Model",
         "Feature contributions to one comparison",
     } <= set(titles)
@@ -107,4 +107,4 @@ def test_recipe_outputs_report_in_chromium(tmp_path):
     de.mkdir()
     data_efficiency_files(de)
     titles = assert_loads_cleanly(write_report(de), tmp_path / "w2", 2)
-    assert titles == ["Recipe results (seeds, 95% t-intervals)"]
+    assert titles == ["Recipe results"]

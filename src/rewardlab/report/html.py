@@ -29,7 +29,7 @@ td:first-child,th:first-child{text-align:left} tr:nth-child(even) td{background:
 img{max-width:100%;height:auto;display:block;margin:.3em 0 .6em;border:1px solid #eceff3}
 .note{background:#fff8e1;border:1px solid #f0d98a;padding:5px 10px;border-radius:4px;font-size:.8em;
   color:#5b4a12}
-.toc{font-size:.9em} td.t{text-align:left}
+.toc{font-size:.9em} td.t{text-align:left} td{white-space:nowrap} .tw{overflow-x:auto}
 .files{color:#5b6472;font-size:.85em} code{background:#f0f2f5;padding:0 3px;border-radius:3px}
 """
 
@@ -57,7 +57,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """An HTML table; cells through :func:`cell`."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(cell(c) for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def img(uri: str, alt: str) -> str:

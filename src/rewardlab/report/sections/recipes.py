@@ -220,7 +220,7 @@ def _data_efficiency(rows: list[dict], run: RunDir) -> str:
 
 @section(
     "results",
-    "Recipe results (seeds, 95% t-intervals)",
+    "Recipe results",
     "results.jsonl (recipes/multi_objective.py or recipes/data_efficiency.py)",
     80,
 )
