@@ -45,6 +45,7 @@ import json
 import logging
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,6 +221,13 @@ def condition_data(name: str, splits: dict) -> dict:
     return {s: cond.transform(splits[s], k) for k, s in enumerate(SPLITS)}
 
 
+HEURISTICS = {
+    "longer_accuracy": "longer wins",
+    "shorter_accuracy": "shorter wins",
+    "critique_lexicon": "critique lexicon",
+}
+
+
 def _fmt(xs: list[float]) -> str:
     m, h = mean_ci95(xs)
     return f"{100 * m:.1f} ± {100 * h:.1f}"
@@ -248,20 +256,21 @@ def write_report(results: Path, out: Path, heuristics: dict) -> None:
     conds = sorted({k[0] for k in acc}, key=lambda c: (c != "human", c == "none", c))  # human … none
     sizes = sorted({k[1] for k in acc})
     gaps = [(c, "none") for c in conds if c != "none" and "none" in conds]
-    head = (
-        ["train pairs", "seeds"] + conds + [f"{a} − {b}" for a, b in gaps] + ["longer wins", "shorter wins"]
-    )
+    base = [HEURISTICS[k] for k in HEURISTICS if k in heuristics]
+    head = ["train pairs", "seeds"] + conds + [f"{a} − {b}" for a, b in gaps] + base
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for z in sizes:
         n = max(len(acc.get((c, z), {})) for c in conds)
         cells = [_fmt(list(acc[(c, z)].values())) if (c, z) in acc else "" for c in conds]
         cells += [_fmt(g) if (g := paired_gap(acc, a, b, z)) else "" for a, b in gaps]
-        lh = [f"{100 * heuristics[k]:.1f}" for k in ("longer_accuracy", "shorter_accuracy")]
+        lh = [f"{100 * heuristics[k]:.1f}" for k in HEURISTICS if k in heuristics]
         lines.append("| " + " | ".join([str(z), str(n), *cells, *lh]) + " |")
     lines += [
         "",
         "Test accuracy (%) on feedbackqa-test, mean ± 95% t-interval over seeds; the gap columns are",
-        "paired per seed (same training pairs). Conditions:",
+        "paired per seed (same training pairs); `seeds` is the most seeds any condition has there.",
+        "Baselines on the same test pairs: longer / shorter response wins; the critique lexicon reads",
+        "only the two human critiques (positive minus negative cue words; ties count wrong). Conditions:",
         *[f"- `{c}`: {CONDITIONS.get(c).description}" for c in conds],
     ]
     (out / "table.md").write_text("\n".join(lines) + "\n")
@@ -288,8 +297,9 @@ def plot(acc: dict, conds: list[str], sizes: list[int], heuristics: dict, path: 
             [a + b for a, b in zip(m, h, strict=True)],
             alpha=0.2,
         )
-    for k, style in (("longer_accuracy", "--"), ("shorter_accuracy", ":")):
-        ax.axhline(100 * heuristics[k], color="k", ls=style, lw=1, label=k.split("_")[0] + " wins")
+    for k, style in (("longer_accuracy", "--"), ("shorter_accuracy", ":"), ("critique_lexicon", "-.")):
+        if k in heuristics:
+            ax.axhline(100 * heuristics[k], color="k", ls=style, lw=1, label=HEURISTICS[k])
     ax.axhline(50, color="grey", lw=0.5)
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(z) for z in sizes])
@@ -378,9 +388,31 @@ def main() -> None:
     write_report(results, args.out, heuristics(splits["test"]))
 
 
+POSITIVE = re.compile(
+    r"\b(excellent|great|good|perfect|clear|detailed|answers the question|directly|helpful|acceptable|"
+    r"informative)\b"
+)
+NEGATIVE = re.compile(
+    r"\b(not|doesn't|does not|no|bad|irrelevant|nothing|isn't|unrelated|fails|vague|could be improved|"
+    r"lacks)\b"
+)
+
+
+def critique_lexicon(test: list[PreferencePair]) -> float:
+    """A crude reading of the human critiques alone: positive minus negative cue words; the pair
+    is right when the chosen answer's critique scores higher (ties count wrong)."""
+
+    def score(text: str) -> int:
+        text = text.lower()
+        return len(POSITIVE.findall(text)) - len(NEGATIVE.findall(text))
+
+    return sum(score(p.critiques["chosen"]) > score(p.critiques["rejected"]) for p in test) / len(test)
+
+
 def heuristics(test: list[PreferencePair]) -> dict:
-    """Both length heuristics on the test pairs."""
-    return length_heuristics([p.chosen for p in test], [p.rejected for p in test])
+    """Both length heuristics and the critique lexicon on the test pairs."""
+    out = length_heuristics([p.chosen for p in test], [p.rejected for p in test])
+    return out | {"critique_lexicon": critique_lexicon(test)}
 
 
 if __name__ == "__main__":
