@@ -262,6 +262,7 @@ def grpo(
         ax2.set_ylabel("gold reward", color=COLORS[3])
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
-    ax.legend(handles, labels, fontsize=7, loc="best")
-    ax.set_title(f"GRPO, {len(steps)} steps", fontsize=10)
-    return to_data_uri(fig)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=7, frameon=False)
+    ax.set_title(f"GRPO, {len(steps)} steps", fontsize=10, pad=4)
+    return to_data_uri(fig, top=0.9)

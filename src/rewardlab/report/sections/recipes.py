@@ -274,7 +274,7 @@ def grpo(run: RunDir) -> str | None:
     x, y = [r["step"] for r in rows], [float(r["reward"]) for r in rows]
     gold = [(r["step"], float(r["gold_reward"])) for r in rows if r.get("gold_reward") is not None]
     fig = figures.grpo(x, y, [r.get("reward_std") for r in rows], gold)
-    k = max(1, len(rows) // 10)
+    k = max(1, len(rows) // 5)  # first / last 20% of the steps
 
     def mean(v: list[float]) -> str:
         return f"{sum(v) / len(v):+.3f}" if v else ""
