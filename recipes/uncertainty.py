@@ -99,6 +99,15 @@ def fill_states(rm: RewardModel, seqs: list[dict], path: Path, batch_tokens: int
     return cache.store
 
 
+def check_states(rm: RewardModel, seqs: list[dict], store: dict) -> None:
+    """The cached states are this model's trunk (they may have been computed before it trained:
+    the frozen layers are the pretrained encoder's)."""
+    fresh = TrunkCache(rm, rm.trunk_split)
+    for i, s in enumerate(seqs):
+        fresh.fill([i], rm.collate([s]))
+        torch.testing.assert_close(fresh.store[i], store[i], rtol=1e-4, atol=1e-5)
+
+
 def demo_model(work: Path, pairs: dict) -> RewardModel:
     """The demo RM (``rewardlab demo``'s training: defaults, HH train, select-best on validation),
     trained here once; its trunk states are kept for the fits and the ensemble."""
@@ -126,8 +135,10 @@ def reset_trainable(rm: RewardModel, names: set[str]) -> None:
         p.requires_grad_(n in names)
 
 
-def jacobians(rm: RewardModel, post: Posterior, pairs: list, store: dict, path: Path) -> dict:
-    """J_Δ = J_c − J_r (n, P) of ``post``'s weights and μ_Δ (n,) for every pair, on cached states."""
+def jacobians(rm: RewardModel, post: Posterior, pairs: list, store: dict, path: Path, sign: int = -1) -> dict:
+    """J_Δ = J_c − J_r (n, P) of ``post``'s weights and μ_Δ (n,) for every pair, on cached states
+    (``sign=+1``: J_c + J_r, whose variance with v_Δ's gives the responses' own: v_c + v_r =
+    (v_Δ + v_{c+r}) / 2)."""
     if path.exists():
         return torch.load(path, weights_only=True)
     seqs = encoded(rm, pairs)
@@ -145,8 +156,8 @@ def jacobians(rm: RewardModel, post: Posterior, pairs: list, store: dict, path: 
         cache.fill(ids, batch)
         x = {**batch, "states": cache.padded(ids, batch["input_ids"].shape[1])}
         js, f = post.la.backend.jacobians(x)  # (2b, 1, P), (2b, 1)
-        jd[idx] = (js[:b, 0] - js[b:, 0]).float()
-        mu[idx] = (f[:b, 0] - f[b:, 0]).double()
+        jd[idx] = (js[:b, 0] + sign * js[b:, 0]).float()
+        mu[idx] = (f[:b, 0] + sign * f[b:, 0]).double()
     sizes = [p.numel() for p in post.la.params]
     out = {"jd": jd, "mu": mu, "names": post.param_names, "sizes": sizes}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -214,19 +225,24 @@ def run_fit(
     t1 = time.perf_counter()
     sets = [s for s in jacs if s != "validation"]
     var, blocks = {}, None
+    resp = {}
     for s in sets:
         var[s], b = set_variances(post, jacs[s]["jd"][:, cols], priors)
         blocks = b if s == IN_SET else blocks
+        js = torch.load(work / "jac" / f"{s}_sum.pt", weights_only=True)["jd"][:, cols]
+        own = {k: priors[k] for k in fit.priors}
+        vs, _ = set_variances(post, js, own)
+        resp[s] = {k: (var[s][k] + vs[k]) / 4 for k in own}  # (v_c + v_r) / 2 per pair
+        del js
     var_s = time.perf_counter() - t1
     groups: dict[str, torch.Tensor] = {}
     for j, name in enumerate(post.param_names):
         g = group_of(name)
         groups[g] = groups.get(g, 0) + blocks[:, j]
-    cost = (
-        predictive_cost(rm, post, cost_seqs, full_top=fit.hessian == "kron" and fit.subset == "lora")
-        if fit.data == "validation" and fit.subset != "lora_only"
-        else None
-    )
+    old = work / "preds_old" / paths[fit.priors[0]].name
+    cost = torch.load(old, weights_only=False)["meta"].get("cost") if old.exists() else None
+    if cost is None and fit.data == "validation" and fit.subset != "lora_only":
+        cost = predictive_cost(rm, post, cost_seqs, full_top=fit.hessian == "kron" and fit.subset == "lora")
     for prior in fit.priors:
         meta = {
             "name": fit.name(prior),
@@ -245,7 +261,7 @@ def run_fit(
             if prior == "marglik"
             else {},
         }
-        save_pred(paths[prior], {s: (jacs[s]["mu"], var[s][prior]) for s in sets}, meta)
+        save_pred(paths[prior], {s: (jacs[s]["mu"], var[s][prior], resp[s][prior]) for s in sets}, meta)
         log.info("%s: λ=%s, fit %.0fs, variances %.0fs", fit.name(prior), lams[prior], fit_s, var_s)
 
 
@@ -284,8 +300,11 @@ def group_of(name: str) -> str:
     return "head:" + ("classifier" if "classifier" in parts else "pooler" if "pooler" in parts else parts[-2])
 
 
-def run_ensemble(rm, trainable, pairs, stores, sets, work: Path, members: int, seed: int) -> None:
-    """K LoRA members (fresh LoRA + head, the demo's lr and epochs) on the shared train trunk."""
+def run_ensemble(
+    rm, trainable, pairs, stores, sets, work: Path, members: int, epochs: int, seed: int
+) -> None:
+    """K LoRA members (fresh LoRA + head, the demo's lr; ``epochs`` each: the demo RM's select-best
+    kept its first epoch) on the shared train trunk."""
     path = work / "preds" / f"ensemble_{members}.pt"
     if path.exists():
         return
@@ -293,7 +312,7 @@ def run_ensemble(rm, trainable, pairs, stores, sets, work: Path, members: int, s
     start = {n: p.detach().clone() for n, p in _trainable(rm).items()}
     tcfg = TrainConfig()
     cfg = EnsembleConfig(
-        members=members, epochs=tcfg.epochs, lr=tcfg.lr, batch_size=tcfg.batch_size, progress=False
+        members=members, epochs=epochs, lr=tcfg.lr, batch_size=tcfg.batch_size, progress=False
     )
     states = {}
     for m in range(members):
@@ -307,11 +326,15 @@ def run_ensemble(rm, trainable, pairs, stores, sets, work: Path, members: int, s
             torch.save(state, mpath)
             log.info("ensemble member %d trained in %.0fs", m, time.perf_counter() - t0)
         states[m] = state
-    deltas = {s: member_deltas(rm, states, p, stores[s]) for s, p in sets.items()}  # (M, n)
+    rewards = {s: member_rewards(rm, states, p, stores[s]) for s, p in sets.items()}  # (M, 2n)
     with torch.no_grad():
         for n, p in _trainable(rm).items():
             p.copy_(start[n])
-    pred = {s: (d.mean(0), d.var(0, unbiased=False)) for s, d in deltas.items()}
+    deltas = {s: r[:, 0::2] - r[:, 1::2] for s, r in rewards.items()}  # (M, n)
+    pred = {
+        s: (d.mean(0), d.var(0, unbiased=False), rewards[s].var(0, unbiased=False).view(-1, 2).mean(1))
+        for s, d in deltas.items()
+    }
     save_pred(
         path,
         pred,
@@ -325,8 +348,9 @@ def run_ensemble(rm, trainable, pairs, stores, sets, work: Path, members: int, s
 
 
 @torch.no_grad()
-def member_deltas(rm, states: dict, pairs: list, store: dict) -> torch.Tensor:
-    """Δ_m = r_m(chosen) − r_m(rejected), (M, n), each member's top on the cached states."""
+def member_rewards(rm, states: dict, pairs: list, store: dict) -> torch.Tensor:
+    """Each member's rewards (M, 2n) of chosen (even columns) and rejected (odd) responses, its
+    top layer on the cached states."""
     seqs = encoded(rm, pairs)
     cache = TrunkCache(rm, rm.trunk_split)
     cache.store = store
@@ -340,7 +364,7 @@ def member_deltas(rm, states: dict, pairs: list, store: dict) -> torch.Tensor:
             for n, v in state.items():
                 params[n].copy_(v)
             out[m, idx] = cls_top_rewards(rm, x, batch["attention_mask"])[:, 0].float()
-    return (out[:, 0::2] - out[:, 1::2]).double()
+    return out.double()
 
 
 def main() -> None:
@@ -351,12 +375,14 @@ def main() -> None:
     ap.add_argument("--out", default="docs/results/uncertainty", help="table.md, plots, results.jsonl")
     ap.add_argument("--ood-limit", type=int, default=200, help="pairs per OOD set (seeded sample; 0 = all)")
     ap.add_argument("--members", type=int, default=5)
+    ap.add_argument("--member-epochs", type=int, default=1, help="epochs per ensemble member")
     ap.add_argument(
         "--cost-pairs", type=int, default=48, help="hh-test pairs timed for the predictive's cost"
     )
     ap.add_argument("--fits", default="all", help="comma-separated indices into FITS, or all")
-    ap.add_argument("--fits-first", type=int, default=5, help="fits run before the ensemble")
+    ap.add_argument("--fits-first", type=int, default=4, help="fits run before the ensemble")
     ap.add_argument("--skip-ensemble", action="store_true")
+    ap.add_argument("--only-ensemble", action="store_true")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -372,22 +398,31 @@ def main() -> None:
         k: fill_states(rm, encoded(rm, v), work / "states" / f"{k}.pt")
         for k, v in {**fit_pairs, **sets}.items()
     }
+    check_states(rm, encoded(rm, sets[IN_SET][:2]), stores[IN_SET])
     log.info("trunk states ready (%.0fs)", time.perf_counter() - t0)
+    if args.only_ensemble:  # e.g. in a second process beside the fits
+        run_ensemble(rm, trainable, fit_pairs, stores, sets, work, args.members, args.member_epochs, seed=0)
+        return
     base = Posterior(rm, LaplaceConfig(progress=False))  # LoRA + head: the widest subset
     jacs = {
         s: jacobians(rm, base, p, stores[s], work / "jac" / f"{s}.pt")
         for s, p in {"validation": fit_pairs["validation"], **sets}.items()
     }
+    for s, p in sets.items():  # J_c + J_r: on disk only (loaded per set by each fit)
+        if not (work / "jac" / f"{s}_sum.pt").exists():
+            jacobians(rm, base, p, stores[s], work / "jac" / f"{s}_sum.pt", sign=+1)
     log.info("Jacobians ready (%.0fs)", time.perf_counter() - t0)
     sweep = torch.logspace(-3, 5, 9).tolist()
     chosen = FITS if args.fits == "all" else [FITS[int(i)] for i in args.fits.split(",")]
     cost_seqs = encoded(rm, sets[IN_SET][: args.cost_pairs])
     for i, fit in enumerate(chosen):
         if i == args.fits_first and not args.skip_ensemble:
-            run_ensemble(rm, trainable, fit_pairs, stores, sets, work, args.members, seed=0)
+            run_ensemble(
+                rm, trainable, fit_pairs, stores, sets, work, args.members, args.member_epochs, seed=0
+            )
         run_fit(fit, rm, trainable, fit_pairs, stores, jacs, work, sweep, cost_seqs)
     if not args.skip_ensemble:
-        run_ensemble(rm, trainable, fit_pairs, stores, sets, work, args.members, seed=0)
+        run_ensemble(rm, trainable, fit_pairs, stores, sets, work, args.members, args.member_epochs, seed=0)
     log.info(
         "done (%.0fs); now: python recipes/uncertainty_report.py --work %s --out %s",
         time.perf_counter() - t0,

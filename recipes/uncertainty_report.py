@@ -41,7 +41,7 @@ def ood_mean(*u: torch.Tensor) -> float:
 
 def row_metrics(name: str, pred: dict, probs: dict | None, lengths: dict, n_boot: int) -> dict:
     """Every metric of one predictive, each as [value, lower, upper]."""
-    mu, var = pred[IN_SET]
+    mu, var = pred[IN_SET][:2]
     p = probs[IN_SET] if probs else probit_preference(mu, var).prob
     std = var.sqrt()
     conf = confidence_score(p)
@@ -62,6 +62,16 @@ def row_metrics(name: str, pred: dict, probs: dict | None, lengths: dict, n_boot
     row["ood_auroc_mean"] = bootstrap_ci(
         ood_mean, (std,), *[(pred[s][1].sqrt(),) for s in OOD_SETS], n_boot=n_boot
     )
+    if len(pred[IN_SET]) == 3:  # the responses' own std, √((v_c + v_r) / 2)
+        rstd = {s: pred[s][2].clamp_min(0).sqrt() for s in pred}
+        row["error_auroc_response"] = bootstrap_ci(error_auroc, (mu, rstd[IN_SET]), n_boot=n_boot)
+        for s in OOD_SETS:
+            row[f"ood_auroc_response:{s}"] = bootstrap_ci(
+                ood_auroc, (rstd[IN_SET],), (rstd[s],), n_boot=n_boot
+            )
+        row["ood_auroc_response_mean"] = bootstrap_ci(
+            ood_mean, (rstd[IN_SET],), *[(rstd[s],) for s in OOD_SETS], n_boot=n_boot
+        )
     return row
 
 
@@ -109,8 +119,9 @@ def table(rows: list[dict]) -> str:
         ("error_auroc_confidence", "error-AUROC conf."),
         ("error_auroc_combined", "error-AUROC combined"),
         ("combined_minus_confidence", "combined − conf."),
-        *[(f"ood_auroc:{s}", f"OOD {s}") for s in OOD_SETS],
-        ("ood_auroc_mean", "OOD mean"),
+        ("error_auroc_response", "error-AUROC response σ"),
+        ("ood_auroc_mean", "OOD mean, pair σ_Δ"),
+        ("ood_auroc_response_mean", "OOD mean, response σ"),
     ]
     head = "| predictive | λ | " + " | ".join(c[1] for c in cols) + " |"
     lines = [head, "|---" * (len(cols) + 2) + "|"]
@@ -118,6 +129,22 @@ def table(rows: list[dict]) -> str:
         lam = r.get("prior_precision")
         lam_s = f"{lam[0]:.3g}" if lam else "–"
         lines.append(f"| {r['name']} | {lam_s} | " + " | ".join(fmt(r.get(c[0])) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def ood_table(rows: list[dict]) -> str:
+    """OOD-AUROC vs hh-test per shifted set, for the pair std σ_Δ and the responses' own std."""
+    lines = [
+        "| predictive | score | " + " | ".join(OOD_SETS) + " | mean |",
+        "|---" * (len(OOD_SETS) + 3) + "|",
+    ]
+    for r in rows:
+        for key, label in (("ood_auroc", "pair σ_Δ"), ("ood_auroc_response", "response σ")):
+            if f"{key}_mean" not in r:
+                continue
+            label = "pair length" if r["name"].startswith("baseline") else label
+            cells = [fmt(r.get(f"{key}:{s}")) for s in OOD_SETS] + [fmt(r.get(f"{key}_mean"))]
+            lines.append(f"| {r['name']} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -170,11 +197,14 @@ def main() -> None:
     (out / "table.md").write_text(
         "# Uncertainty of the demo RM (hh-test errors; OOD vs hh-test)\n\n"
         + table(rows)
-        + "\n\n"
+        + "\n\n## OOD-AUROC vs hh-test\n\n"
+        + ood_table(rows)
+        + "\n\n## σ_Δ against the margin and length (Spearman, hh-test), fit time, cost\n\n"
         + side_table(rows)
         + "\n\n"
+        + "\n\n## The prior precision λ (same fit, λ swept)\n\n"
         + sweep_table(extras)
-        + "\n\n"
+        + "\n\n## Which weights carry v_Δ (hh-test, marglik λ)\n\n"
         + block_table(extras, saved)
         + "\n"
     )
@@ -224,7 +254,7 @@ def plots(out: Path, extras: dict, lengths: dict, rows: list[dict]) -> None:
     names = [n for n in extras if n == DEFAULT] + [n for n in extras if n != DEFAULT][:3]
     fig, axes = plt.subplots(2, len(names), figsize=(4 * len(names), 7), squeeze=False)
     for j, name in enumerate(names):
-        mu, var = extras[name]["pred"][IN_SET]
+        mu, var = extras[name]["pred"][IN_SET][:2]
         std, wrong = var.sqrt(), mu <= 0
         for i, (x, label) in enumerate(
             ((mu.abs(), "|μ_Δ| (MAP margin)"), (lengths[IN_SET], "pair length (chars)"))

@@ -109,7 +109,15 @@ def test_uncertainty_summary_fields():
     lo, hi = s["in"]["error_auroc_ci"]
     assert lo <= s["in"]["error_auroc"] <= hi
     assert s["out"]["ood_auroc"] == 1.0 and s["out"]["ood_auroc_length"] == 1.0
-    assert s["out"]["ood_reference"] == "in"
+    assert s["out"]["ood_reference"] == "in" and s["out"]["ood_score"] == "pair_std"
+    assert s["out"]["ood_auroc_pair"] == s["out"]["ood_auroc"]
+    # with the responses' own variance, ood_auroc is theirs: here the shifted pairs have the same
+    # pair σ_Δ but larger response σ
+    pred.response_var, same = torch.ones(60, dtype=torch.float64), PreferencePrediction(pred.prob, mu, var)
+    same.response_var = torch.full((60,), 4.0, dtype=torch.float64)
+    s = uncertainty_summary({"in": pred, "out": same}, lengths, n_boot=50)
+    assert s["out"]["ood_score"] == "response_std" and s["out"]["ood_auroc"] == 1.0
+    assert s["out"]["ood_auroc_pair"] == 0.5 and s["in"]["error_auroc_response"] == 0.5
     assert s["in"]["error_auroc_combined"] == error_auroc_combined(mu, var)
     assert isinstance(s["in"]["combined_beats_confidence"], bool)
 
@@ -192,8 +200,9 @@ def test_evaluate_json_has_error_and_ood_auroc(tiny_rm, tmp_path):
         assert len(first[f"{key}_ci"]) == 2
     assert first["uncertainty_source"] == "laplace" and "error_auroc_combined" in first["bayes"]
     assert "ood_auroc" not in first
-    assert 0.0 <= second["ood_auroc"] <= 1.0 and 0.0 <= second["ood_auroc_length"] <= 1.0
-    assert second["ood_reference"] == files[1]
+    for key in ("ood_auroc", "ood_auroc_pair", "ood_auroc_length"):
+        assert 0.0 <= second[key] <= 1.0 and len(second[f"{key}_ci"]) == 2
+    assert second["ood_reference"] == files[1] and second["ood_score"] == "response_std"
 
 
 @pytest.mark.parametrize("hessian", ["kron", "diag"])
@@ -211,3 +220,12 @@ def test_rotated_variance_equals_laplace_functional_variance(tiny_rm, hessian, p
     assert rot.blocks().shape == (9, len(post.la.params))
     post.la.prior_precision = 2.5  # any other scalar prior from the same rotation
     torch.testing.assert_close(rot.variance(2.5), post.la.functional_variance(jd.unsqueeze(1))[:, 0, 0])
+
+
+def test_response_variance_is_the_responses_own(tiny_rm):
+    post = fit_laplace(tiny_rm, make_pairs(12), LaplaceConfig(progress=False, marglik_steps=5))
+    pairs = make_pairs(4, seed=5)
+    pred = post.preference_pairs(pairs)
+    _, vc = post.predict([p.prompt for p in pairs], [p.chosen for p in pairs])
+    _, vr = post.predict([p.prompt for p in pairs], [p.rejected for p in pairs])
+    torch.testing.assert_close(pred.response_var, ((vc + vr) / 2)[:, 0].double(), rtol=1e-4, atol=1e-8)

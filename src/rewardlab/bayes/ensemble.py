@@ -96,12 +96,16 @@ class Ensemble:
         return r.mean(0), r.var(0, unbiased=False)
 
     def preference_pairs(self, pairs: list[PreferencePair], objective: int = 0) -> PreferencePrediction:
-        """P(chosen ≻ rejected) averaged over members; mean/variance of Δ across members."""
+        """P(chosen ≻ rejected) averaged over members; mean/variance of Δ across members and the
+        responses' own variance across members, (v_c + v_r) / 2."""
         chosen, rejected = encode_sides(self.rm, pairs)  # with critiques for a critique RM
         r = self.member_rewards(chosen + rejected)
         rc, rr = r[:, : len(pairs), objective], r[:, len(pairs) :, objective]  # (M, N)
         delta = (rc - rr).double()
-        return PreferencePrediction(torch.sigmoid(delta).mean(0), delta.mean(0), delta.var(0, unbiased=False))
+        rvar = ((rc.var(0, unbiased=False) + rr.var(0, unbiased=False)) / 2).double()  # (N,)
+        return PreferencePrediction(
+            torch.sigmoid(delta).mean(0), delta.mean(0), delta.var(0, unbiased=False), rvar
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the members to ``<model dir>/ensemble/``."""

@@ -191,11 +191,15 @@ class Posterior:
         """Predictive mean and variance of the reward, each (N, K) (critiques for a critique RM)."""
         return self.predict_encoded(self.rm.encode(prompts, responses, critiques))
 
-    def delta_encoded(self, chosen: list[dict], rejected: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    def delta_encoded(
+        self, chosen: list[dict], rejected: list[dict], responses: bool = False
+    ) -> tuple[torch.Tensor, ...]:
         """Mean and variance (N,) of Δ = r_c − r_r (objective ``self.objective``), with the
-        chosen/rejected covariance: v_Δ = (J_c − J_r) Σ (J_c − J_r)ᵀ."""
+        chosen/rejected covariance: v_Δ = (J_c − J_r) Σ (J_c − J_r)ᵀ. ``responses=True`` adds
+        the responses' own variance (v_c + v_r) / 2 = (v_Δ + v_{c+r}) / 4 (N,) from the same
+        Jacobians (one more rotation)."""
         k, n = self.objective, len(chosen)
-        mu, var = torch.empty(n), torch.empty(n)
+        mu, var, rvar = torch.empty(n), torch.empty(n), torch.empty(n)
         lengths = [
             2 * max(len(c["input_ids"]), len(r["input_ids"])) for c, r in zip(chosen, rejected, strict=True)
         ]
@@ -204,6 +208,11 @@ class Posterior:
             js, f = self._jacobians([chosen[i] for i in idx] + [rejected[i] for i in idx])
             mu[idx] = (f[:b, k] - f[b:, k]).float().cpu()
             var[idx] = functional_variance(self.la, js[:b, k] - js[b:, k]).float().cpu()  # (B,)
+            if responses:
+                v_sum = functional_variance(self.la, js[:b, k] + js[b:, k]).float().cpu()
+                rvar[idx] = (var[idx] + v_sum) / 4
+        if responses:
+            return mu, var.clamp_min(0), rvar.clamp_min(0)
         return mu, var.clamp_min(0)
 
     def preference(
@@ -214,9 +223,13 @@ class Posterior:
         return probit_preference(mu, var)
 
     def preference_pairs(self, pairs: list[PreferencePair]) -> PreferencePrediction:
-        """:meth:`preference` for preference pairs (with their critiques for a critique RM)."""
+        """:meth:`preference` for preference pairs (with their critiques for a critique RM), with
+        the responses' own variance (``response_var``) too."""
         chosen, rejected = encode_sides(self.rm, pairs)
-        return probit_preference(*self.delta_encoded(chosen, rejected))
+        mu, var, rvar = self.delta_encoded(chosen, rejected, responses=True)
+        pred = probit_preference(mu, var)
+        pred.response_var = rvar.double()
+        return pred
 
     # ---- prior tuning ------------------------------------------------------------------------
     def tune_marglik(self) -> None:

@@ -27,11 +27,15 @@ from rewardlab.evaluate.metrics import brier_score, expected_calibration_error, 
 
 @dataclass
 class PreferencePrediction:
-    """Per pair: ``prob`` = P(chosen ≻ rejected), ``mean``/``var`` of Δ = r_c − r_r; all (N,)."""
+    """Per pair: ``prob`` = P(chosen ≻ rejected), ``mean``/``var`` of Δ = r_c − r_r; all (N,).
+    ``response_var`` (N,), when the predictor gives it: the responses' own variance
+    (v_c + v_r) / 2, which the pair's v_Δ = v_c + v_r − 2 cov(r_c, r_r) cancels where the two
+    responses are alike."""
 
     prob: torch.Tensor
     mean: torch.Tensor
     var: torch.Tensor
+    response_var: torch.Tensor | None = None
 
     @property
     def std(self) -> torch.Tensor:
@@ -193,9 +197,11 @@ def uncertainty_summary(
     ``error_auroc_combined`` (:func:`wrong_probability`), each with ``*_ci`` = its 95% bootstrap
     interval, and ``combined_beats_confidence``: whether the paired interval of combined −
     confidence lies above 0 (only then does the combined score count). Every set but
-    ``reference`` (default: the first) also gets ``ood_auroc`` (√v_Δ of the set vs the reference's)
-    and ``ood_auroc_length`` (the pair-length baseline, ``lengths`` from :func:`pair_lengths`), with
-    intervals, and ``ood_reference``."""
+    ``reference`` (default: the first) also gets, with intervals, ``ood_auroc``: the AUROC of the
+    responses' own std √((v_c + v_r) / 2) of the set vs the reference's (``ood_score``:
+    ``response_std``; the pair std √v_Δ when the predictor gives no response variance,
+    ``ood_score``: ``pair_std``), ``ood_auroc_pair`` (√v_Δ), ``ood_auroc_length`` (the pair-length
+    baseline, ``lengths`` from :func:`pair_lengths`) and ``ood_reference``."""
     ref = reference or next(iter(preds))
     out: dict[str, dict] = {}
     for name, pred in preds.items():
@@ -214,14 +220,21 @@ def uncertainty_summary(
             lambda m, v, c: error_auroc_combined(m, v) - error_auroc(m, c), (mu, var, conf), n_boot=n_boot
         )
         row["combined_beats_confidence"] = bool(lo > 0)
+        has_resp = pred.response_var is not None and preds[ref].response_var is not None
+        if pred.response_var is not None:
+            row["error_auroc_response"] = error_auroc(mu, pred.response_var.double().clamp_min(0).sqrt())
         if name != ref:
             ref_std = preds[ref].std.double()
-            for key, u_in, u_out in (
-                ("ood_auroc", ref_std, std),
-                ("ood_auroc_length", lengths[ref], lengths[name]),
-            ):
+            scores = [("ood_auroc_pair", ref_std, std), ("ood_auroc_length", lengths[ref], lengths[name])]
+            if has_resp:
+                rs = [x.response_var.double().clamp_min(0).sqrt() for x in (preds[ref], pred)]
+                scores.insert(0, ("ood_auroc", *rs))
+            for key, u_in, u_out in scores:
                 row[key], lo, hi = bootstrap_ci(ood_auroc, (u_in,), (u_out,), n_boot=n_boot)
                 row[f"{key}_ci"] = [lo, hi]
+            if not has_resp:
+                row["ood_auroc"], row["ood_auroc_ci"] = row["ood_auroc_pair"], row["ood_auroc_pair_ci"]
+            row["ood_score"] = "response_std" if has_resp else "pair_std"
             row["ood_reference"] = ref
         out[name] = row
     return out

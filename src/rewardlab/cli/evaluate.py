@@ -45,8 +45,9 @@ def evaluate_cmd(
         if loaded.uncertainty_source is not None:  # a posterior or ensemble
             preds[spec], lengths[spec] = loaded.preference(pairs), pair_lengths(pairs)
     if preds:
-        # error_auroc (σ alone) / _confidence / _combined with 95% bootstrap intervals; every set after
-        # the first gets ood_auroc (σ vs the first set's) beside the pair-length baseline
+        # error_auroc (σ_Δ alone) / _confidence / _combined with 95% bootstrap intervals; every set
+        # after the first gets ood_auroc (the responses' σ vs the first set's), ood_auroc_pair (σ_Δ)
+        # and the pair-length baseline ood_auroc_length
         for spec, extra in uncertainty_summary(preds, lengths).items():
             bayes = prediction_metrics(preds[spec])
             results[spec].update(extra, uncertainty_source=loaded.uncertainty_source, bayes=bayes)
