@@ -18,7 +18,9 @@ RM scoring the same samples (the over-optimization view).
   ``OUT/grpo_metrics.jsonl`` (every TRL metric per step), ``OUT/samples.jsonl`` (every completion
   with its in-run gold reward; ``--regold DIR`` rescores them with another gold RM and rewrites
   ``gold_reward``), ``OUT/grpo_curve.png`` and
-  ``OUT/summary.json`` (first vs last 10 steps, slope per step, each with a 95% interval).
+  ``OUT/summary.json`` (first vs last 10 steps, slope per step, each with a 95% interval; the
+  initial vs the trained policy on ``--compare-prompts`` fixed prompts, both RMs, paired by prompt;
+  both RMs' held-out accuracy beside the length heuristics). The trained policy: OUT/policy/final.
 
 Resumable: the RMs are cached under OUT, the policy checkpoints every ``--save-steps`` steps and a
 rerun continues from the last one.
@@ -123,6 +125,41 @@ def evaluate_rms(rms: dict[str, Path], scalarizer: str, n: int, seed: int = 0) -
     return out
 
 
+def before_after(policies: dict[str, str], rows: list[dict], funcs: dict, samples: int, max_new: int) -> dict:
+    """Each policy's ``samples`` seeded replies to the same ``rows`` (the embedded local backend),
+    scored by every reward function; per function: each policy's mean and the last-minus-first
+    difference of per-prompt means with its 95% t-interval over prompts (paired by prompt)."""
+    from rewardlab.evaluate.metrics import mean_ci95
+    from rewardlab.llm import BackendConfig, GenerationConfig, build_backend
+
+    per: dict[str, dict[str, list[float]]] = {}  # function → policy → per-prompt mean
+    for name, model in policies.items():
+        backend = build_backend(BackendConfig(model=model, batch_size=len(rows), no_cache=True))
+        replies = [
+            backend.chat(
+                [r["prompt"] for r in rows],
+                GenerationConfig(max_new_tokens=max_new, temperature=1.0, top_p=1.0, seed=seed),
+            )
+            for seed in range(samples)
+        ]  # (S, P)
+        scored = {"length_chars": [[float(len(t)) for t in rep] for rep in replies]}
+        for fname, f in funcs.items():
+            scored[fname] = [f([r["rm_prompt"] for r in rows], rep) for rep in replies]
+        for fname, grid in scored.items():
+            per.setdefault(fname, {})[name] = [sum(col) / len(col) for col in zip(*grid, strict=True)]
+    first, last = list(policies)
+    out = {}
+    for fname, by in per.items():
+        d, h = mean_ci95([b - a for a, b in zip(by[first], by[last], strict=True)])
+        out[fname] = {
+            first: mean_ci95(by[first])[0],
+            last: mean_ci95(by[last])[0],
+            "delta": d,
+            "delta_ci95": h,
+        }
+    return {"prompts": len(rows), "samples": samples, **out}
+
+
 def load_policy():
     """The embedded SmolLM2-135M-Instruct (the cached fp32 copy) and its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -204,6 +241,7 @@ def run(args: argparse.Namespace):
     )
     last = get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
     trainer.train(resume_from_checkpoint=last)
+    trainer.save_model(str(out / "policy" / "final"))
     rows = read_log(out / LOG_NAME)
     if args.regold:  # a different gold RM scores the recorded samples; the in-run gold stays in METRICS
         rows = regold(out / LOG_NAME, out / SAMPLES, trl_reward_func(args.regold))
@@ -218,6 +256,14 @@ def run(args: argparse.Namespace):
         "proxy_rm": str(proxy),
         "gold_rm": str(gold),
     }
+    if args.compare_prompts:  # the initial vs the trained policy on the same prompts, both RMs
+        summary["before_after"] = before_after(
+            {"initial": "smollm2", "final": str(out / "policy" / "final")},
+            prompts(args.prompts, args.seed)[: args.compare_prompts],
+            {"proxy": trl_reward_func(proxy, scalarizer=args.scalarizer), "gold": trl_reward_func(gold)},
+            args.compare_samples,
+            args.max_completion_length,
+        )
     if args.eval_pairs:
         summary["rm_eval"] = evaluate_rms({"proxy": proxy, "gold": gold}, args.scalarizer, args.eval_pairs)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -258,6 +304,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--beta", type=float, default=0.0, help="KL coefficient (0: no reference model)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-steps", type=int, default=10, help="policy checkpoint every N steps (0 = none)")
+    ap.add_argument("--compare-prompts", type=int, default=16, help="prompts for initial vs final (0 = skip)")
+    ap.add_argument("--compare-samples", type=int, default=4, help="seeded replies per prompt and policy")
     ap.add_argument("--eval-pairs", type=int, default=100, help="held-out pairs per set to score both RMs on")
     ap.add_argument(
         "--threads",

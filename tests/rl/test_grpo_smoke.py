@@ -28,6 +28,7 @@ def test_grpo_recipe_two_steps(multi_dir, scalar_dir, tmp_path):
     argv = ["--out", str(out), "--rm", multi_dir, "--gold", scalar_dir, "--steps", "2", "--prompts", "4"]
     argv += ["--prompts-per-step", "1", "--num-generations", "2", "--max-completion-length", "8"]
     argv += ["--lr", "1e-4", "--save-steps", "0", "--scalarizer", "worst_case", "--eval-pairs", "3"]
+    argv += ["--compare-prompts", "2", "--compare-samples", "2"]
     trainer = recipe.main(argv)
 
     rows = [json.loads(ln) for ln in (out / "grpo_log.jsonl").read_text().splitlines()]
@@ -42,6 +43,10 @@ def test_grpo_recipe_two_steps(multi_dir, scalar_dir, tmp_path):
     assert summary["reward"]["steps"] == 2 and summary["gold_reward"]["steps"] == 2
     assert set(summary["rm_eval"]) == {"hh-test", "pandalm-test", "qafeedback-test"}
     assert all(0 <= m["accuracy"] <= 1 for s in summary["rm_eval"].values() for m in s.values())
+    ba = summary["before_after"]
+    assert ba["prompts"] == 2 and all(
+        math.isfinite(ba[f]["delta"]) for f in ("proxy", "gold", "length_chars")
+    )
 
     before, _ = recipe.load_policy()
     after = dict(trainer.model.named_parameters())
