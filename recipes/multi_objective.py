@@ -106,9 +106,10 @@ def mix_data(limit: int = 0) -> dict:
     }
 
 
-def debias_data() -> dict:
-    """The debias experiment: model -> (config, train, validation, length_debias, trunk group)."""
-    mix = mix_data()
+def debias_data(limit: int = 0) -> dict:
+    """The debias experiment (at most ``limit`` training pairs per source): model -> (config, train,
+    validation, length_debias, trunk group)."""
+    mix = mix_data(limit)
     (_, hh, hh_va), (_, un, un_va), (multi_cfg, mu, mu_va) = mix["harmless"], mix["union"], mix["multi"]
     return {
         "union+poe": (ModelConfig(), un, un_va, "poe", "union"),
@@ -160,7 +161,7 @@ def score_sets(rm: RewardModel, scorers: dict[str, FrozenTrunkScorer]) -> dict:
     return out
 
 
-def trunk_store(stores: dict, key: tuple, keep: int = 2) -> dict:
+def trunk_store(stores: dict, key: tuple, keep: int = 3) -> dict:
     """The shared trunk store of one training set (same pairs, same order); keeps the last ``keep``."""
     if key not in stores:
         while len(stores) >= keep:
@@ -180,7 +181,9 @@ def run_one(key: dict, cfg: ModelConfig, tr, va, store: dict, args, scorers, deb
         length_debias=debias,
     )
     torch.manual_seed(key["seed"])
-    res = train(tr, cfg, t, Path(args.out) / "models" / "last", validation=va, trunk_store=store)
+    # no validation in training: every model gets the same schedule (no epoch selection); the
+    # multi RM's weights are fitted on ``va`` below
+    res = train(tr, cfg, t, Path(args.out) / "models" / "last", trunk_store=store)
     rm = res.model
     if cfg.num_objectives > 1:
         fit_scalarizers(rm, FrozenTrunkScorer(rm, va))
@@ -192,29 +195,33 @@ def run_one(key: dict, cfg: ModelConfig, tr, va, store: dict, args, scorers, deb
     }
 
 
-def experiments(args):
+def experiments(args) -> list:
     """(key, model config, train pairs, validation pairs, trunk-store key, length_debias) for every
-    run, in order. Runs with one trunk-store key train on the same pairs in the same order (their
-    frozen-trunk outputs are shared): the mix's union and multi (and their debiased variants);
-    SummEval's mono and multi of one subset, and of the full set across seeds."""
+    run, ordered by seed, then trunk-store key. Runs with one trunk-store key train on the same
+    pairs in the same order (their frozen-trunk outputs are shared): the mix's union and multi and
+    their debiased variants at one size (``mix``, ``mixsize``, ``debias``); SummEval's mono and
+    multi of one subset, and of the full set across seeds."""
+    runs = []
     for exp in args.experiments:
-        if exp == "debias":  # grouped by training set, so one trunk store is alive at a time
-            for model, (cfg, tr, va, debias, group) in debias_data().items():
-                for seed in range(args.seeds):
+        if exp == "debias":
+            for seed in range(args.seeds):
+                for model, (cfg, tr, va, debias, group) in debias_data(args.debias_size).items():
                     key = {"experiment": exp, "model": model, "size": len(tr), "seed": seed}
-                    yield key, cfg, tr, va, (exp, group), debias
+                    runs.append((key, cfg, tr, va, ("mix", args.debias_size, group), debias))
             continue
         sizes = {"mix": [0], "mixsize": args.mix_sizes}.get(exp, args.summeval_sizes)
         for size in sizes:
             for seed in range(args.seeds):
                 data = mix_data(size) if exp in ("mix", "mixsize") else summeval_data(size, seed)
                 for model, (cfg, tr, va) in data.items():
-                    key = {"experiment": exp, "model": model, "size": size or len(tr), "seed": seed}
+                    n = len(tr) if exp in ("mix", "mixsize") else size or len(tr)
+                    key = {"experiment": exp, "model": model, "size": n, "seed": seed}
                     if exp in ("mix", "mixsize"):
-                        group = (size, model == "harmless")
+                        group = ("mix", size, "harmless" if model == "harmless" else "union")
                     else:
-                        group = (size, seed if size else None)
-                    yield key, cfg, tr, va, (exp, *group), "off"
+                        group = (exp, size, seed if size else None)
+                    runs.append((key, cfg, tr, va, group, "off"))
+    return sorted(runs, key=lambda r: (r[0]["seed"], str(r[4])))
 
 
 def main() -> None:
@@ -229,6 +236,9 @@ def main() -> None:
         type=lambda s: [int(x) for x in s.split(",")],
         default=[100, 300, 1000],
         help="mixsize: at most N training pairs per source",
+    )
+    ap.add_argument(
+        "--debias-size", type=int, default=0, help="debias: at most N training pairs per source (0 = all)"
     )
     ap.add_argument(
         "--eval-limit", type=int, default=0, help="at most N pairs per evaluation set (smoke runs)"
