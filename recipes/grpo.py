@@ -242,6 +242,13 @@ def run(args: argparse.Namespace):
     last = get_last_checkpoint(cfg.output_dir) if Path(cfg.output_dir).is_dir() else None
     trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(out / "policy" / "final"))
+    summarize(args, out, proxy, gold, t0)
+    return trainer
+
+
+def summarize(args: argparse.Namespace, out: Path, proxy: Path, gold: Path, t0: float) -> dict:
+    """After training: regold (``--regold``), plot, trends, initial vs final policy, RM accuracy;
+    writes and returns ``OUT/summary.json``."""
     rows = read_log(out / LOG_NAME)
     if args.regold:  # a different gold RM scores the recorded samples; the in-run gold stays in METRICS
         rows = regold(out / LOG_NAME, out / SAMPLES, trl_reward_func(args.regold))
@@ -268,7 +275,7 @@ def run(args: argparse.Namespace):
         summary["rm_eval"] = evaluate_rms({"proxy": proxy, "gold": gold}, args.scalarizer, args.eval_pairs)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("done in %.0fs → %s\n%s", time.perf_counter() - t0, out, json.dumps(summary, indent=2))
-    return trainer
+    return summary
 
 
 def _length_trend(path: Path) -> dict | None:
