@@ -303,6 +303,7 @@ def plot(acc: dict, conds: list[str], sizes: list[int], heuristics: dict, path: 
     ax.axhline(50, color="grey", lw=0.5)
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(z) for z in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("training pairs (FeedbackQA)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Critique-conditioned MiniLM RMs, feedbackqa-test (mean ± 95% CI)")
