@@ -301,10 +301,22 @@ def group_of(name: str) -> str:
 
 
 def run_ensemble(
-    rm, trainable, pairs, stores, sets, work: Path, members: int, epochs: int, seed: int
+    rm,
+    trainable,
+    pairs,
+    stores,
+    sets,
+    work: Path,
+    members: int,
+    epochs: int,
+    seed: int,
+    train_missing: bool = True,
 ) -> None:
     """K LoRA members (fresh LoRA + head, the demo's lr; ``epochs`` each: the demo RM's select-best
-    kept its first epoch) on the shared train trunk."""
+    kept its first epoch) on the shared train trunk. ``train_missing=False``: the members saved so
+    far only (K = how many)."""
+    if not train_missing:
+        members = len(list((work / "ensemble").glob("member_*.pt")))
     path = work / "preds" / f"ensemble_{members}.pt"
     if path.exists():
         return
@@ -383,6 +395,7 @@ def main() -> None:
     ap.add_argument("--fits-first", type=int, default=4, help="fits run before the ensemble")
     ap.add_argument("--skip-ensemble", action="store_true")
     ap.add_argument("--only-ensemble", action="store_true")
+    ap.add_argument("--ensemble-from-saved", action="store_true", help="the members trained so far only")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -400,8 +413,19 @@ def main() -> None:
     }
     check_states(rm, encoded(rm, sets[IN_SET][:2]), stores[IN_SET])
     log.info("trunk states ready (%.0fs)", time.perf_counter() - t0)
-    if args.only_ensemble:  # e.g. in a second process beside the fits
-        run_ensemble(rm, trainable, fit_pairs, stores, sets, work, args.members, args.member_epochs, seed=0)
+    if args.only_ensemble or args.ensemble_from_saved:  # e.g. in a second process beside the fits
+        run_ensemble(
+            rm,
+            trainable,
+            fit_pairs,
+            stores,
+            sets,
+            work,
+            args.members,
+            args.member_epochs,
+            0,
+            not args.ensemble_from_saved,
+        )
         return
     base = Posterior(rm, LaplaceConfig(progress=False))  # LoRA + head: the widest subset
     jacs = {
