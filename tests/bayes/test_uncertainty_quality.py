@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import make_pairs
+from conftest import make_pairs, perturb, tiny_config
 from rewardlab.bayes import (
     LaplaceConfig,
     PreferencePrediction,
@@ -155,7 +155,6 @@ def test_cls_top_jacobians_equal_the_full_top_layer(tiny_rm):
 
 
 def test_fit_with_a_shared_trunk_store_is_the_same_posterior(tiny_backbone):
-    from conftest import perturb, tiny_config
     from rewardlab.models.reward_model import RewardModel
 
     pairs = make_pairs(10)
