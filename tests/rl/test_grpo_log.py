@@ -133,7 +133,7 @@ def test_resume_keeps_rows_up_to_the_checkpoint(tmp_path):
 @pytest.mark.parametrize(
     ("line", "match"),
     [
-        ("{not json", "2: not JSON"),
+        ("{not json", "2: invalid JSON"),
         ('{"step": 2, "reward": 1.0, "reward_std": null}', "2: field 'gold_reward': missing"),
         ('{"step": "2", "reward": 1.0, "gold_reward": null, "reward_std": null}', "2: field 'step'"),
         ('{"step": 2, "reward": "x", "gold_reward": null, "reward_std": null}', "2: field 'reward'"),

@@ -73,16 +73,9 @@ def read_json(path: Path) -> Any:
 
 def read_jsonl(path: Path, fields: dict) -> list[dict]:
     """Rows of a JSONL file, each checked by :func:`check_row` (blank lines skipped)."""
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{i}", None, f"invalid JSON: {e.msg}") from None
-        rows.append(check_row(row, fields, f"{path}:{i}"))
-    return rows
+    from rewardlab.data.loaders.io import iter_jsonl
+
+    return [check_row(row, fields, where) for where, row in iter_jsonl(path, allow_empty=True)]
 
 
 @dataclass

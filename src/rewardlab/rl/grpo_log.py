@@ -132,25 +132,21 @@ def _truncate(path: Path, step: int) -> None:
 
 def read_log(path: str | Path) -> list[dict]:
     """The rows of a ``grpo_log.jsonl``; a bad row raises ``DataError("file:line: field ...")``."""
+    from rewardlab.data.loaders.io import iter_jsonl
+
     rows = []
-    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{i}", None, f"not JSON ({e.msg})") from None
+    for where, row in iter_jsonl(path, allow_empty=True):
         if not isinstance(row, dict):
-            raise DataError(f"{path}:{i}", None, "a row must be a JSON object")
+            raise DataError(where, None, "a row must be a JSON object")
         for key in ROW_KEYS:
             if key not in row:
-                raise DataError(f"{path}:{i}", key, "missing")
+                raise DataError(where, key, "missing")
         if not isinstance(row["step"], int) or isinstance(row["step"], bool):
-            raise DataError(f"{path}:{i}", "step", f"must be an integer, got {row['step']!r}")
+            raise DataError(where, "step", f"must be an integer, got {row['step']!r}")
         for key in ROW_KEYS[1:]:
             v = row[key]
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-                raise DataError(f"{path}:{i}", key, f"must be a number or null, got {v!r}")
+                raise DataError(where, key, f"must be a number or null, got {v!r}")
         rows.append({k: row[k] for k in ROW_KEYS})
     return rows
 

@@ -33,8 +33,11 @@ def read_records(path: Path):
         yield from _read_jsonl(path)
 
 
-def _read_jsonl(path: Path):
-    n = 0
+def iter_jsonl(path: str | Path, allow_empty: bool = False):
+    """Yield ``(where, record)`` for every non-blank line of a JSONL file (gz ok), ``where`` =
+    ``"file:line"``; a line that is not JSON raises ``DataError`` naming file and line, and so does
+    a file with no records unless ``allow_empty``."""
+    path, n = Path(path), 0
     with _open(path) as f:
         for i, line in enumerate(f, 1):
             if not line.strip():
@@ -45,8 +48,11 @@ def _read_jsonl(path: Path):
                 raise DataError(f"{path}:{i}", None, f"invalid JSON ({e.msg} at column {e.colno})") from None
             n += 1
             yield f"{path}:{i}", rec
-    if n == 0:
+    if n == 0 and not allow_empty:
         raise DataError(str(path), None, "contains no records")
+
+
+_read_jsonl = iter_jsonl
 
 
 _SEP = re.compile(r"[\s,]*")
