@@ -170,8 +170,22 @@ def trunk_store(stores: dict, key: tuple, keep: int = 3) -> dict:
     return stores[key]
 
 
-def run_one(key: dict, cfg: ModelConfig, tr, va, store: dict, args, scorers, debias: str = "off") -> dict:
-    """Train one model (with the trunk ``store`` of its training set), score every set."""
+def val_scorer(cache: dict, rm: RewardModel, va: list[PreferencePair], keep: int = 3) -> FrozenTrunkScorer:
+    """The frozen-trunk scorer of one validation set, built once per distinct set (by content)
+    and shared by every multi-objective model fitted on it; keeps the last ``keep``."""
+    key = hash(tuple((str(p.prompt), p.chosen, p.rejected) for p in va))
+    if key not in cache:
+        while len(cache) >= keep:
+            cache.pop(next(iter(cache)))
+        cache[key] = FrozenTrunkScorer(rm, va)
+    return cache[key]
+
+
+def run_one(
+    key: dict, cfg: ModelConfig, tr, va, store: dict, args, scorers, val_cache: dict, debias: str = "off"
+) -> dict:
+    """Train one model (with the trunk ``store`` of its training set), score every set; a multi RM's
+    scalarizers are fitted on ``va`` (its frozen-trunk scorer cached in ``val_cache``)."""
     t = TrainConfig(
         epochs=args.epochs,
         seed=key["seed"],
@@ -186,7 +200,7 @@ def run_one(key: dict, cfg: ModelConfig, tr, va, store: dict, args, scorers, deb
     res = train(tr, cfg, t, Path(args.out) / "models" / "last", trunk_store=store)
     rm = res.model
     if cfg.num_objectives > 1:
-        fit_scalarizers(rm, FrozenTrunkScorer(rm, va))
+        fit_scalarizers(rm, val_scorer(val_cache, rm, va))
     return {
         **key,
         "seconds": round(res.seconds, 1),
@@ -264,11 +278,12 @@ def main() -> None:
         sets = {n: bundled_set(n)[: args.eval_limit or None] for n in EVAL_SETS}
         scorers = {n: FrozenTrunkScorer(base, p) for n, p in sets.items()}
         stores: dict = {}
+        val_cache: dict = {}
         for key, cfg, tr, va, store_key, debias in experiments(args):
             if json.dumps(key, sort_keys=True) in done:
                 continue
             tr, va = tr[: args.train_limit or None], va[: args.train_limit or None]
-            row = run_one(key, cfg, tr, va, trunk_store(stores, store_key), args, scorers, debias)
+            row = run_one(key, cfg, tr, va, trunk_store(stores, store_key), args, scorers, val_cache, debias)
             with results.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             log.info("%s", {k: row[k] for k in ("experiment", "model", "size", "seed", "seconds")})

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 
 from rewardlab.evaluate.metrics import mean_ci95
+from rewardlab.report.collect import multi_objective_groups
 
 ci = mean_ci95  # mean and 95% half-width over seeds (the recipes' name for it)
 
@@ -16,22 +16,12 @@ def fmt(xs: list[float]) -> str:
     return f"{100 * m:.1f} ± {100 * h:.1f}"
 
 
-def collect(rows: list[dict]) -> dict:
-    """{(experiment, size, model): {set: {metric: [values over seeds]}}}."""
-    out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for r in rows:
-        for s, metrics in r["sets"].items():
-            for m, v in metrics.items():
-                out[(r["experiment"], r["size"], r["model"])][s][m].append(v)
-    return out
-
-
 def write_report(results: Path, out: Path, heuristics: dict[str, dict]) -> None:
     """Write ``out/table.md`` and ``out/plot.png`` from ``results`` (JSONL)."""
     rows = [json.loads(line) for line in results.open()] if results.exists() else []
     if not rows:
         return
-    data = collect(rows)
+    data = multi_objective_groups(rows)
     sets = list(heuristics)
     lines = [
         "| experiment | train pairs | model | seeds | " + " | ".join(sets) + " |",

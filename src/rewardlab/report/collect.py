@@ -6,6 +6,7 @@ line and the field; a missing file only means that section is absent."""
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -44,6 +45,17 @@ DATA_EFFICIENCY_FIELDS = {
     "similar_accuracy": (NUMBER, False),
 }
 TRAIN_LOG_FIELDS = {"step": ((int,), False), "epoch": ((int,), False), "loss": (NUMBER, False)}
+
+
+def multi_objective_groups(rows: list[dict]) -> dict:
+    """Rows of ``recipes/multi_objective.py`` grouped for tables and plots:
+    ``{(experiment, size, model): {set: {metric: [value per seed]}}}``."""
+    out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for r in rows:
+        for s, metrics in r["sets"].items():
+            for m, v in metrics.items():
+                out[(r["experiment"], r["size"], r["model"])][s][m].append(v)
+    return out
 
 
 def check_row(row: Any, fields: dict, where: str) -> dict:

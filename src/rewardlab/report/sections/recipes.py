@@ -9,7 +9,7 @@ from collections import defaultdict
 from rewardlab.data.schema import DataError
 from rewardlab.evaluate.metrics import mean_ci95
 from rewardlab.report import figures
-from rewardlab.report.collect import GRPO_FIELDS, RunDir, check_row
+from rewardlab.report.collect import GRPO_FIELDS, RunDir, check_row, multi_objective_groups
 from rewardlab.report.html import esc, img, p, pct, table
 from rewardlab.report.sections import section
 
@@ -109,11 +109,7 @@ def _heuristics(sets: list[str]) -> dict[str, dict]:
 
 def _multi_objective(rows: list[dict]) -> str:
     """Accuracy per (experiment, size, model) and set, mean ± 95% over seeds, heuristics beside."""
-    data: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for r in rows:
-        for s, metrics in r["sets"].items():
-            for m, v in metrics.items():
-                data[(r["experiment"], r["size"], r["model"])][s][m].append(v)
+    data = multi_objective_groups(rows)
     sets = list(dict.fromkeys(s for r in rows for s in r["sets"]))
     heur = _heuristics(sets)
     head = ["experiment", "train pairs", "model", "seeds", *sets]
@@ -135,7 +131,7 @@ def _multi_objective(rows: list[dict]) -> str:
     html += _mo_figures(data, sets, heur)
     extra = []
     for (e, size, model), per in sorted(data.items()):
-        if model != "multi":
+        if not model.startswith("multi"):
             continue
         for c in sorted({k for v in per.values() for k in v if ":" in k}):
             extra.append([e, size, c, *[_ci(per[s][c]) if c in per.get(s, {}) else "" for s in sets]])
