@@ -48,6 +48,16 @@ def test_label_rule_k_objectives_masks_unnamed():
     assert lt.targets[1, 0].item() == pytest.approx(0.3) and lt.targets[2, 1].item() == pytest.approx(0.8)
     assert lt.targets[0].tolist() == [1.0, 1.0]  # no labels: plain preference on every objective
     assert (lt.unused, lt.untrained) == (2, 1)
+    assert lt.unused_keys == {"overall": 1, "c": 1} and lt.read_keys == {"a": 1, "b": 1}
+
+
+def test_unused_log_names_the_keys(caplog):
+    pairs = [_pair({"helpfulness": 0.4, "harmlessness": 0.6, "overall": 0.5})] * 3  # an RLAIF row
+    with caplog.at_level(logging.WARNING):
+        log_label_use(label_targets(pairs, ["reward"]), ["reward"], None)
+    (msg,) = [r.getMessage() for r in caplog.records]
+    assert "not used for training: 'harmlessness' x3, 'helpfulness' x3" in msg
+    assert "labels trained on: 'overall' x3" in msg
 
 
 def test_unused_labels_logged_once(caplog):

@@ -15,7 +15,8 @@ No row is refused; rows carrying labels that train nothing are counted and logge
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import torch
 
@@ -33,6 +34,8 @@ class LabelTargets:
     mask: torch.Tensor  # (P, K) bool: True = this objective trains on this pair
     unused: int  # rows carrying at least one label no objective read
     untrained: int  # rows whose every objective is masked
+    unused_keys: Counter = field(default_factory=Counter)  # label name -> rows where it was not read
+    read_keys: Counter = field(default_factory=Counter)  # label name -> rows that trained on it
 
 
 def _single_key(labels: dict[str, float], objective: str, label_key: str | None) -> str | None:
@@ -52,6 +55,8 @@ def label_targets(
     targets = torch.ones(len(pairs), k)
     mask = torch.ones(len(pairs), k, dtype=torch.bool)
     unused = untrained = 0
+    unused_keys: Counter = Counter()
+    read_keys: Counter = Counter()
     for i, p in enumerate(pairs):
         if not p.labels:
             continue
@@ -67,7 +72,9 @@ def label_targets(
                 targets[i, j] = p.labels.get(o, 1.0)
             untrained += not read
         unused += bool(set(p.labels) - read)
-    return LabelTargets(targets, mask, unused, untrained)
+        unused_keys.update(set(p.labels) - read)
+        read_keys.update(read)
+    return LabelTargets(targets, mask, unused, untrained, unused_keys, read_keys)
 
 
 def log_label_use(
@@ -84,12 +91,19 @@ def log_label_use(
         else f"the single objective reads labels[{objectives[0]!r}], else labels['overall'], else 1; "
         "set --label-key to train on a principle"
     )
+
+    def counts(c: Counter) -> str:
+        return ", ".join(f"{k!r} x{n}" for k, n in sorted(c.items())) or "none"
+
     log.warning(
-        "%d of %d %s carry labels not used for training (%s); %d train no objective at all",
+        "%d of %d %s carry labels not used for training: %s (%s); labels trained on: %s; "
+        "%d train no objective at all",
         lt.unused,
         len(lt.targets),
         what,
+        counts(lt.unused_keys),
         how,
+        counts(lt.read_keys),
         lt.untrained,
     )
 
