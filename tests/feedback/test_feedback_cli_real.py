@@ -1,7 +1,9 @@
 """End-to-end CLI runs on the REAL embedded SmolLM2-135M with a few bundled prompts.
 
-Each command runs with only --data/--out/--limit plus a tiny --max-new-tokens (and a private
-cache), writes pairs that ``load_pairs`` (hence ``rewardlab train``) accepts, and resumes.
+Each command runs with only --data/--out/--limit, ``--model smollm2`` (the fast model; the default,
+qwen2.5-1.5b, is checked end to end in tests/feedback/test_default_llm.py) plus a tiny
+--max-new-tokens (and a private cache), writes pairs that ``load_pairs`` (hence ``rewardlab
+train``) accepts, and resumes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rewardlab.data.bundled import hh_splits
 from rewardlab.data.load import load_pairs
 
 runner = CliRunner()
+FAST = ["--model", "smollm2"]
 
 
 def rewardlab(*args: str) -> str:
@@ -63,7 +66,7 @@ def run_twice(cache: Path, args: list, out: Path, gen: bool = True) -> list[dict
 
 @pytest.mark.slow
 def test_critique_cli(tmp_path: Path, cache: Path, short: dict) -> None:
-    args = ["critique", "--data", short["pairs"], "--limit", "2"]
+    args = ["critique", "--data", short["pairs"], "--limit", "2", *FAST]
     rows = run_twice(cache, args, tmp_path / "c.jsonl")
     assert len(rows) == 2
     assert all(set(r["critiques"]) == {"chosen", "rejected"} for r in rows)
@@ -73,7 +76,7 @@ def test_critique_cli(tmp_path: Path, cache: Path, short: dict) -> None:
 @pytest.mark.slow
 def test_critique_cli_degraded(tmp_path: Path, cache: Path, short: dict) -> None:
     out = tmp_path / "s.jsonl"
-    args = ["critique", "--data", short["pairs"], "--limit", "2", "--degrade", "shuffle"]
+    args = ["critique", "--data", short["pairs"], "--limit", "2", "--degrade", "shuffle", *FAST]
     rows = run_twice(cache, args, out)
     assert [r["metadata"]["critique"]["degrade"] for r in rows] == ["shuffle"] * 2
 
@@ -88,6 +91,7 @@ def test_judge_cli(tmp_path: Path, cache: Path, short: dict) -> None:
         "2",
         "--principles",
         "helpfulness,toxicity",
+        *FAST,
     ]
     rows = run_twice(cache, args, tmp_path / "j.jsonl", gen=False)
     assert len(rows) == 2
@@ -100,7 +104,7 @@ def test_judge_cli(tmp_path: Path, cache: Path, short: dict) -> None:
 @pytest.mark.parametrize("method", ["rmboost", "rlaif"])
 def test_generate_cli(tmp_path: Path, cache: Path, short: dict, method: str) -> None:
     out = tmp_path / f"{method}.jsonl"
-    args = ["generate", method, "--data", short["prompts"]]
+    args = ["generate", method, "--data", short["prompts"], *FAST]
     rewardlab(*args, "--limit", "1", "--out", out, "--cache-path", cache, "--max-new-tokens", "8")
     partial = read_jsonl(out)
     rows = run_twice(cache, [*args, "--limit", "2"], out)  # resumes: the first row is kept
@@ -122,7 +126,7 @@ def rm_dir(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_west_of_n_cli(tmp_path: Path, cache: Path, short: dict, rm_dir: Path) -> None:
     args = ["generate", "west-of-n", "--data", short["prompts"], "--limit", "2", "--model", rm_dir]
-    args += ["--n", "2"]
+    args += ["--n", "2", "--llm-model", "smollm2"]
     rows = run_twice(cache, args, tmp_path / "w.jsonl")
     for r in rows:
         assert r["source"] == "west-of-n" and len(r["metadata"]["west_of_n"]["rewards"]) == 2
@@ -148,6 +152,7 @@ def test_kill_and_resume_real_job(tmp_path: Path, cache: Path, short: dict) -> N
     """SIGKILL `generate rmboost` after its first row; the rerun completes, nothing lost or doubled."""
     out = tmp_path / "k.jsonl"
     cmd = [sys.executable, "-m", "rewardlab.cli", "generate", "rmboost", "--data", str(short["prompts"])]
+    cmd += FAST
     cmd += [
         "--out",
         str(out),

@@ -104,7 +104,7 @@ def test_rlaif_orients_by_judge(tmp_path: Path) -> None:
     seeds = {0: "Short.", 1: "A much longer and better answer."}
     judge_prefers_long = lambda conv: (  # noqa: E731
         (math.log(0.8), math.log(0.2))
-        if "longer" in conv[0]["content"].split("### Response B")[0]
+        if "longer" in conv[0]["content"].split("### Response A")[1].split("### Response B")[0]
         else (math.log(0.2), math.log(0.8))
     )
     backend = FakeBackend(reply=lambda conv, gen: seeds[gen.seed], judge=judge_prefers_long)

@@ -24,6 +24,8 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         sys.executable,
         "-m",
         "rewardlab.llm.server",
+        "--model",
+        "smollm2",
         "--port",
         str(free_port()),
         "--device",

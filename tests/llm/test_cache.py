@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from rewardlab.llm import BACKENDS, BackendConfig, CachedBackend, GenerationCache, build_backend
+from rewardlab.llm import (
+    BACKENDS,
+    DEFAULT_LOCAL_MODEL,
+    BackendConfig,
+    CachedBackend,
+    GenerationCache,
+    build_backend,
+)
 from rewardlab.llm.base import GenerationConfig
 from rewardlab.llm.cache import cache_key, gen_params
 
@@ -114,7 +121,7 @@ def test_concurrent_processes_share_one_file(tmp_path: Path) -> None:
 def test_backend_config_validation_and_front_door(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     cfg = BackendConfig()
-    assert cfg.backend == "local" and cfg.model == "smollm2" and cfg.api_key == "sk-test"
+    assert cfg.backend == "local" and cfg.model == DEFAULT_LOCAL_MODEL and cfg.api_key == "sk-test"
     for bad in (
         {"backend": "nope"},
         {"concurrency": 0},

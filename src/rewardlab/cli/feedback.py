@@ -123,12 +123,13 @@ def critique(io: JobIO, cfg: CritiqueConfig, gen: GenerationConfig, llm: Backend
 
 @config_command(app, "judge", JobIO, JudgeConfig, BackendConfig)
 def judge(io: JobIO, cfg: JudgeConfig, llm: BackendConfig) -> None:
-    """Label each pair per principle: P(chosen better) from A/B probabilities, both orders."""
+    """Label each pair per principle: P(chosen better) from the judge (--method, default
+    ab-fewshot: A/B probabilities with two solved examples), both orders averaged."""
 
     def run() -> None:
         pairs = load_pair_input(io.data, io.limit, io.on_invalid)
         rows, stats, new = judge_pairs(pairs, LazyBackend(llm), io.out, cfg, None, io.chunk)
-        t = Table(title=f"judged {len(rows)} pairs ({new} now) -> {io.out}")
+        t = Table(title=f"judged {len(rows)} pairs ({new} now, method {cfg.method}) -> {io.out}")
         cols = ["pairs", "agreement", "mean_label", "position_bias", "consistency"]
         t.add_column("principle")
         for c in cols:

@@ -1,6 +1,7 @@
 """RMBoost's baselines, with the same prompts and generations budget.
 
-- RLAIF: two samples per prompt, labelled by the per-principle A/B judge (both orders averaged);
+- RLAIF: two samples per prompt, labelled by the per-principle judge (``--method``, default
+  ``ab-fewshot``; both orders averaged);
   the sample the judge prefers (mean label over the principles) becomes ``chosen``.
 - West-of-N: N samples per prompt scored by a trained reward model; best vs worst.
 
@@ -23,7 +24,7 @@ from rewardlab.feedback.common import (
     sample_responses,
 )
 from rewardlab.feedback.jobs import job_config, run_job
-from rewardlab.feedback.judge import JudgeConfig, compare
+from rewardlab.feedback.judge import JudgeConfig
 from rewardlab.llm.base import GenerationConfig, LLMBackend
 
 
@@ -79,14 +80,15 @@ def generate_rlaif(
 ) -> tuple[list[dict], int]:
     """RLAIF pairs: samples 0 and 1 per prompt, judged in both orders. Returns (rows, new rows)."""
     cfg, gen = cfg or RLAIFConfig(), gen or GenerationConfig()
-    principles, template = cfg.resolve(), cfg.load_template()
+    principles, variant = cfg.resolve(), cfg.variant()
+    template = variant.load_template()
 
     def work(batch: list[tuple[int, PromptItem]]) -> list[dict | None]:
         prompts = [it.prompt for _, it in batch]
         xs, ys = (sample_responses(backend, prompts, gen, k) for k in (0, 1))
         triples = [(render_prompt(p), x, y) for p, x, y in zip(prompts, xs, ys, strict=True)]
         ok = [i for i, (_, x, y) in enumerate(triples) if distinct(x, y)]
-        results = compare(backend, [triples[i] for i in ok], principles, template, cfg.both_orders)
+        results = variant.run(backend, [triples[i] for i in ok], principles, template)
         by_index = dict(zip(ok, results, strict=True))
         rows: list[dict | None] = []
         for i, ((_, it), x, y) in enumerate(zip(batch, xs, ys, strict=True)):

@@ -1,5 +1,10 @@
 """Per-principle AI feedback (MORLAIF): soft A/B labels, both orders averaged.
 
+The judge method is ``JudgeConfig.method``, a name in
+:data:`~rewardlab.feedback.judge_methods.JUDGE_VARIANTS` (default ``ab-fewshot``: the A/B judge
+below with two solved examples in the prompt; ``ab`` is the plain prompt). Whatever the method,
+each row keeps ``p_ab`` / ``p_ba`` per principle in ``metadata["judge"]``.
+
 For a pair (x, y) and a principle the judge sees "Response A / Response B — which is more X?
 Answer A or B" twice, once with A = x and once with A = y. From the A/B log-probabilities,
 P(A) = σ(ℓ_A − ℓ_B), and
@@ -14,17 +19,33 @@ which cancels a constant preference for a position. ``judge_pairs`` stores
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardlab.data.schema import PreferencePair
 from rewardlab.feedback.common import Template, item_key, render_prompt
 from rewardlab.feedback.jobs import job_config, run_job
+from rewardlab.feedback.judge_methods import (
+    DEFAULT_JUDGE_VARIANT,
+    JUDGE_VARIANTS,
+    OPTIONS,
+    JudgeVariant,
+    compare,
+    judge_conversation,
+    p_first,
+)
 from rewardlab.feedback.principles import Principle, parse_principle
 from rewardlab.llm.base import LLMBackend
 
-OPTIONS = ["A", "B"]
+__all__ = [
+    "OPTIONS",
+    "JudgeConfig",
+    "JudgeStats",
+    "compare",
+    "judge_conversation",
+    "judge_pairs",
+    "p_first",
+]
 
 
 @dataclass
@@ -48,14 +69,24 @@ class JudgeConfig:
         default_factory=list,
         metadata={"help": "user-defined principles where more is worse (their label is flipped)"},
     )
-    template: str = field(
-        default="judge",
+    method: str = field(
+        default=DEFAULT_JUDGE_VARIANT,
         metadata={
-            "help": "judge prompt: a bundled name or a .txt file with {response_a}, "
-            "{response_b}, {adjective}, {description}, {prompt}"
+            "help": f"judge method and prompt: {', '.join(sorted(JUDGE_VARIANTS))} (ab-fewshot: "
+            "A/B with two solved examples, the measured choice; ab: the plain A/B prompt; "
+            "rationale: a short rationale, then A/B; score: each response rated 1-9 alone)"
         },
     )
-    both_orders: bool = field(default=True, metadata={"help": "ask in both orders and average"})
+    template: str = field(
+        default="",
+        metadata={
+            "help": "judge prompt overriding the method's: a bundled name or a .txt file with "
+            "{response_a}, {response_b} ({response} for score), {adjective}, {description}, {prompt}"
+        },
+    )
+    both_orders: bool = field(
+        default=True, metadata={"help": "ask in both orders and average (ab methods only)"}
+    )
 
     def __post_init__(self) -> None:
         if not self.principles:
@@ -67,6 +98,10 @@ class JudgeConfig:
         unknown = set(self.inverted) - set(names)
         if unknown:
             raise ValueError(f"inverted: {sorted(unknown)} are not among the principles")
+        if self.method not in JUDGE_VARIANTS:
+            raise ValueError(f"method: unknown {self.method!r}; choose one of {sorted(JUDGE_VARIANTS)}")
+        if not self.both_orders and JUDGE_VARIANTS[self.method].method != "ab":
+            raise ValueError(f"both_orders: method {self.method!r} always judges both orders")
 
     def resolve(self) -> list[Principle]:
         """The principles as objects (registered or user-defined)."""
@@ -75,62 +110,15 @@ class JudgeConfig:
         except KeyError as e:
             raise ValueError(f"principles: {e.args[0]}") from None
 
+    def variant(self) -> JudgeVariant:
+        """The judge method with its template (``template`` overrides it) and options."""
+        base = JUDGE_VARIANTS[self.method]
+        options = {**base.options, **({"both_orders": False} if not self.both_orders else {})}
+        return dataclasses.replace(base, template=self.template or base.template, options=options)
+
     def load_template(self) -> Template:
-        """The judge template."""
-        return Template.load(self.template, required=("response_a", "response_b"))
-
-
-def p_first(logprobs: dict[str, float]) -> float:
-    """P(A) from the two option log-probabilities: σ(ℓ_A − ℓ_B); 0.5 when both are −inf."""
-    la, lb = logprobs.get("A", -math.inf), logprobs.get("B", -math.inf)
-    if la == lb:
-        return 0.5
-    if math.isinf(la) or math.isinf(lb):
-        return 1.0 if la > lb else 0.0
-    return 1.0 / (1.0 + math.exp(lb - la))
-
-
-def judge_conversation(template: Template, prompt: str, a: str, b: str, pr: Principle) -> list[dict]:
-    """One judging conversation."""
-    text = template.render(
-        prompt=prompt,
-        response_a=a,
-        response_b=b,
-        adjective=pr.adjective,
-        description=pr.description,
-        principle=pr.name,
-    )
-    return [{"role": "user", "content": text}]
-
-
-def compare(
-    backend: LLMBackend,
-    triples: list[tuple[str, str, str]],
-    principles: list[Principle],
-    template: Template,
-    both_orders: bool = True,
-) -> list[dict[str, dict[str, float]]]:
-    """Judge (prompt, x, y) triples: per triple and principle ``{"p_ab", "p_ba", "p"}`` where
-    ``p_ab`` = P(A) with A = x, ``p_ba`` = P(A) with A = y, ``p`` = P(x more X) (both averaged)."""
-    convs = []
-    for prompt, x, y in triples:
-        for pr in principles:
-            convs.append(judge_conversation(template, prompt, x, y, pr))
-            if both_orders:
-                convs.append(judge_conversation(template, prompt, y, x, pr))
-    probs = [p_first(lp) for lp in backend.option_logprobs(convs, OPTIONS)]
-    step = 2 if both_orders else 1
-    out, k = [], 0
-    for _ in triples:
-        res = {}
-        for pr in principles:
-            p_ab = probs[k]
-            p_ba = probs[k + 1] if both_orders else None
-            p = (p_ab + (1.0 - p_ba)) / 2 if p_ba is not None else p_ab
-            res[pr.name] = {"p_ab": p_ab, "p_ba": p_ba, "p": p}
-            k += step
-        out.append(res)
-    return out
+        """The judge template (checked for the placeholders its method needs)."""
+        return self.variant().load_template()
 
 
 @dataclass
@@ -172,6 +160,13 @@ class JudgeStats:
         return stats
 
 
+def order_record(res: dict) -> dict:
+    """What a row keeps of one principle's judgement: ``p_ab``, ``p_ba`` (always) and the method's
+    extras (rationales, pointwise scores); ``p`` is the label itself."""
+    extras = {k: v for k, v in res.items() if k not in ("p", "p_ab", "p_ba")}
+    return {"p_ab": res["p_ab"], "p_ba": res["p_ba"], **extras}
+
+
 def judge_pairs(
     pairs: list[PreferencePair],
     backend: LLMBackend,
@@ -184,24 +179,22 @@ def judge_pairs(
 
     Returns (all rows, statistics, number of newly judged pairs)."""
     cfg = cfg or JudgeConfig()
-    principles, template = cfg.resolve(), cfg.load_template()
+    principles, variant = cfg.resolve(), cfg.variant()
+    template = variant.load_template()
     todo = list(enumerate(pairs))[:limit] if limit is not None else list(enumerate(pairs))
 
     def work(batch: list[tuple[int, PreferencePair]]) -> list[dict]:
         triples = [(render_prompt(p.prompt), p.chosen, p.rejected) for _, p in batch]
-        results = compare(backend, triples, principles, template, cfg.both_orders)
+        results = variant.run(backend, triples, principles, template)
         rows = []
         for (_, pair), res in zip(batch, results, strict=True):
             labels = dict(pair.labels)
             labels.update({pr.name: pr.to_label(res[pr.name]["p"]) for pr in principles})
             meta = dict(pair.metadata)
-            meta["judge"] = {
-                **meta.get("judge", {}),
-                **{
-                    pr.name: {"p_ab": res[pr.name]["p_ab"], "p_ba": res[pr.name]["p_ba"]} for pr in principles
-                },
-            }
+            orders = {pr.name: order_record(res[pr.name]) for pr in principles}
+            meta["judge"] = {**meta.get("judge", {}), **orders}
             meta["judge_by"] = f"{backend.name}:{backend.model}"
+            meta["judge_method"] = cfg.method
             rows.append(dataclasses.replace(pair, labels=labels, metadata=meta).to_dict())
         return rows
 

@@ -1,19 +1,22 @@
-"""Judge prompt variants beside the default A/B judge, all with one output shape.
+"""Judge methods and prompt variants, all with one output shape.
 
 Every method maps (prompt, x, y) triples to, per triple and principle,
 ``{"p_ab", "p_ba", "p", ...}``: ``p_ab`` = P(A better) with A = x, ``p_ba`` = P(A better) with
 A = y, ``p`` = P(x better). Registered methods (:data:`JUDGE_METHODS`):
 
-- ``ab``: :func:`rewardlab.feedback.judge.compare` (today's default; ``judge`` or
-  ``judge_fewshot`` template), both orders averaged: p = ½·(p_ab + 1 − p_ba).
+- ``ab``: :func:`compare` (``judge`` or ``judge_fewshot`` template): the A/B log-probabilities,
+  both orders averaged: p = ½·(p_ab + 1 − p_ba) (or one order, p = p_ab, ``p_ba`` = None).
 - ``rationale``: the model first writes a short rationale (greedy), then a second user turn asks
   for the letter; A/B log-probabilities as in ``ab``, both orders.
 - ``score``: each response alone is rated 1–9; s = E[digit] under the renormalised probabilities
   of the digit tokens, p = σ((s_x − s_y)/τ). No position exists, so ``p_ab`` = p and
   ``p_ba`` = 1 − p; ``s_x``/``s_y`` are kept.
 
-:data:`JUDGE_VARIANTS` names (method, template) combinations that ``recipes/judge_models.py``
-measures. ``rewardlab judge`` itself still runs ``ab`` with the ``judge`` template.
+:data:`JUDGE_VARIANTS` names (method, template) combinations; ``recipes/judge_models.py``
+measures them and ``JudgeConfig.method`` (``rewardlab judge --method``) picks one. The default,
+:data:`DEFAULT_JUDGE_VARIANT` = ``ab-fewshot``, is the one chosen on PandaLM validation and scored
+71.0 ± 8.9 % on LLMBar Natural with Qwen2.5-Coder-1.5B (docs/notes/judges.md); ``ab`` is the
+judge before it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rewardlab.feedback.common import Template
-from rewardlab.feedback.judge import OPTIONS, compare, judge_conversation, p_first
 from rewardlab.feedback.principles import Principle
 from rewardlab.llm.base import GenerationConfig, LLMBackend
 from rewardlab.registry import Registry
@@ -34,7 +36,62 @@ Method = Callable[..., Result]
 DIGITS = [str(k) for k in range(1, 10)]
 FINAL_QUESTION = "So which response is better? Answer with a single letter, A or B."
 
+OPTIONS = ["A", "B"]
+
 JUDGE_METHODS: Registry[Method] = Registry("judge method")
+
+
+def p_first(logprobs: dict[str, float]) -> float:
+    """P(A) from the two option log-probabilities: σ(ℓ_A − ℓ_B); 0.5 when both are −inf."""
+    la, lb = logprobs.get("A", -math.inf), logprobs.get("B", -math.inf)
+    if la == lb:
+        return 0.5
+    if math.isinf(la) or math.isinf(lb):
+        return 1.0 if la > lb else 0.0
+    return 1.0 / (1.0 + math.exp(lb - la))
+
+
+def judge_conversation(template: Template, prompt: str, a: str, b: str, pr: Principle) -> list[dict]:
+    """One judging conversation."""
+    text = template.render(
+        prompt=prompt,
+        response_a=a,
+        response_b=b,
+        adjective=pr.adjective,
+        description=pr.description,
+        principle=pr.name,
+    )
+    return [{"role": "user", "content": text}]
+
+
+def compare(
+    backend: LLMBackend,
+    triples: list[tuple[str, str, str]],
+    principles: list[Principle],
+    template: Template,
+    both_orders: bool = True,
+) -> list[dict[str, dict[str, float]]]:
+    """Judge (prompt, x, y) triples: per triple and principle ``{"p_ab", "p_ba", "p"}`` where
+    ``p_ab`` = P(A) with A = x, ``p_ba`` = P(A) with A = y, ``p`` = P(x more X) (both averaged)."""
+    convs = []
+    for prompt, x, y in triples:
+        for pr in principles:
+            convs.append(judge_conversation(template, prompt, x, y, pr))
+            if both_orders:
+                convs.append(judge_conversation(template, prompt, y, x, pr))
+    probs = [p_first(lp) for lp in backend.option_logprobs(convs, OPTIONS)]
+    step = 2 if both_orders else 1
+    out, k = [], 0
+    for _ in triples:
+        res = {}
+        for pr in principles:
+            p_ab = probs[k]
+            p_ba = probs[k + 1] if both_orders else None
+            p = (p_ab + (1.0 - p_ba)) / 2 if p_ba is not None else p_ab
+            res[pr.name] = {"p_ab": p_ab, "p_ba": p_ba, "p": p}
+            k += step
+        out.append(res)
+    return out
 
 
 @dataclass(frozen=True)
@@ -50,10 +107,16 @@ class JudgeVariant:
         need = ("response",) if self.method == "score" else ("response_a", "response_b")
         return Template.load(self.template, required=need)
 
-    def run(self, backend: LLMBackend, triples: list[Triple], principles: list[Principle]) -> Result:
-        """Judge the triples with this variant."""
+    def run(
+        self,
+        backend: LLMBackend,
+        triples: list[Triple],
+        principles: list[Principle],
+        template: Template | None = None,
+    ) -> Result:
+        """Judge the triples with this variant (``template``: its template, already loaded)."""
         fn = JUDGE_METHODS.get(self.method)
-        return fn(backend, triples, principles, self.load_template(), **self.options)
+        return fn(backend, triples, principles, template or self.load_template(), **self.options)
 
 
 JUDGE_VARIANTS: dict[str, JudgeVariant] = {
@@ -62,14 +125,19 @@ JUDGE_VARIANTS: dict[str, JudgeVariant] = {
     "rationale": JudgeVariant("rationale", "judge_rationale", {"max_new_tokens": 48}),
     "score": JudgeVariant("score", "judge_score"),
 }
+DEFAULT_JUDGE_VARIANT = "ab-fewshot"
 
 
 @JUDGE_METHODS.register("ab")
 def compare_ab(
-    backend: LLMBackend, triples: list[Triple], principles: list[Principle], template: Template
+    backend: LLMBackend,
+    triples: list[Triple],
+    principles: list[Principle],
+    template: Template,
+    both_orders: bool = True,
 ) -> Result:
-    """The default A/B judge, both orders (:func:`rewardlab.feedback.judge.compare`)."""
-    return compare(backend, triples, principles, template, both_orders=True)
+    """The A/B judge (:func:`compare`), both orders unless ``both_orders=False``."""
+    return compare(backend, triples, principles, template, both_orders=both_orders)
 
 
 @JUDGE_METHODS.register("rationale")

@@ -16,10 +16,8 @@ from rewardlab.llm import openai_compat as _openai  # noqa: F401  (registers "op
 from rewardlab.llm.base import BACKENDS, GenerationConfig, LLMBackend
 from rewardlab.llm.cache import CachedBackend, GenerationCache
 from rewardlab.llm.jobs import resumable_map
-from rewardlab.llm.local import LocalBackend
+from rewardlab.llm.local import DEFAULT_LOCAL_MODEL, LocalBackend
 from rewardlab.llm.openai_compat import OpenAIBackend, normalize_base_url
-
-DEFAULT_LOCAL_MODEL = "smollm2"
 
 
 def default_cache_path() -> Path:
@@ -37,8 +35,9 @@ class BackendConfig:
     model: str = field(
         default="",
         metadata={
-            "help": "local: alias (smollm2) or HF path; openai: served model name "
-            "(empty: smollm2 for local, the server's first model for openai)"
+            "help": "local: alias (qwen2.5-1.5b, smollm2 for speed, qwen2.5-0.5b) or HF path; "
+            f"openai: served model name (empty: {DEFAULT_LOCAL_MODEL} for local, the server's "
+            "first model for openai)"
         },
     )
     base_url: str | None = field(
@@ -54,7 +53,13 @@ class BackendConfig:
     threads: int = field(
         default=0, metadata={"help": "local: torch CPU threads while generating (0: torch default)"}
     )
-    dtype: str = field(default="auto", metadata={"help": "local: auto, float32, bfloat16, float16"})
+    dtype: str = field(
+        default="auto",
+        metadata={
+            "help": "local: auto (accelerator: bfloat16; CPU: float32, but bfloat16 for "
+            "qwen2.5-1.5b where the CPU has native bf16), float32, bfloat16, float16"
+        },
+    )
     concurrency: int = field(default=4, metadata={"help": "openai: parallel requests"})
     timeout: float = field(default=120.0, metadata={"help": "openai: seconds per request"})
     max_retries: int = field(default=4, metadata={"help": "openai: retries with exponential backoff"})
@@ -108,6 +113,7 @@ __all__ = [
     "BACKENDS",
     "BackendConfig",
     "CachedBackend",
+    "DEFAULT_LOCAL_MODEL",
     "GenerationCache",
     "GenerationConfig",
     "LLMBackend",

