@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from rewardlab.data.schema import PreferencePair, Prompt
+from rewardlab.models.fast_score import Precision, apply_precision
 from rewardlab.models.reward_model import RewardModel, model_dir, read_meta
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class LoadedRM:
     meta: dict
     posterior: Posterior | None = None
     ensemble: Ensemble | None = None
+    precision: Precision = Precision.FP32  # the arithmetic of the MAP scoring path (fast_score)
 
     @property
     def objectives(self) -> list[str]:
@@ -156,18 +158,31 @@ class LoadedRM:
         return {"error_auroc": m["error_auroc"], "uncertainty_source": self.uncertainty_source, "bayes": m}
 
 
-def load(path: str | Path, uncertainty: bool = True) -> LoadedRM:
+def _check_fp32(precision: Precision, mdir: Path, why: str) -> None:
+    """Refuse a reduced precision where the model cannot use one."""
+    if precision != Precision.FP32:
+        raise ValueError(f"{mdir}: precision {precision.value!r} is not available: {why} (use fp32)")
+
+
+def load(path: str | Path, uncertainty: bool = True, precision: Precision | str = "fp32") -> LoadedRM:
     """Load the model saved in ``path`` with its posterior (else ensemble), objectives,
     scalarizer, reward scale and critique requirement. ``uncertainty=False`` skips the posterior
-    and ensemble and loads the merged model (fastest to score)."""
+    and ensemble and loads the merged model (fastest to score). ``precision`` (see
+    :mod:`rewardlab.models.fast_score`): the arithmetic ``score`` runs in; anything but ``fp32``
+    needs a neural RM scored without its posterior or ensemble (``ValueError`` otherwise)."""
+    precision = Precision(precision)
     mdir = model_dir(path)
     meta = read_meta(mdir)
     if "knowledge" in meta:  # knowledge / fused RM
         from rewardlab.knowledge.rm import KnowledgeRM
 
+        _check_fp32(precision, mdir, "a knowledge/fused RM computes its features and posterior in float32")
         return LoadedRM(KnowledgeRM.load(mdir), mdir, meta)
     if not (uncertainty and any((mdir / d).is_dir() for d in BESIDE)):
-        return LoadedRM(RewardModel.load(mdir), mdir, meta)
+        rm = RewardModel.load(mdir)
+        apply_precision(rm.hf_model, precision)
+        return LoadedRM(rm, mdir, meta, precision=precision)
+    _check_fp32(precision, mdir, "its posterior/ensemble runs in float32; load with uncertainty off")
     from rewardlab.bayes.ensemble import load_ensemble
     from rewardlab.bayes.laplace import load_posterior
 

@@ -10,6 +10,7 @@ import typer
 from rewardlab.cli.common import clean_errors, console, on_invalid_option
 from rewardlab.cli.main import app
 from rewardlab.cli.scalarizer import scalarizer_option
+from rewardlab.models.fast_score import Precision
 
 
 @app.command("score")
@@ -24,6 +25,12 @@ def score_cmd(
     ),
     scalarizer: str | None = scalarizer_option(),
     on_invalid: str = on_invalid_option(),
+    precision: Precision = typer.Option(
+        Precision.FP32,
+        "--precision",
+        help="fp32 (exact) | mixed (lower half of the blocks in bf16) | bf16 (whole model): faster on "
+        "CPUs with AMX, rewards move slightly (see docs/notes/scoring_speed.md); not with --uncertainty",
+    ),
 ) -> None:
     """Score responses; pairs files give a row each for chosen and rejected.
 
@@ -33,7 +40,11 @@ def score_cmd(
     from rewardlab.data.responses import load_responses
     from rewardlab.loading import load
 
-    loaded = load(model, uncertainty=uncertainty)
+    try:
+        loaded = load(model, uncertainty=uncertainty, precision=precision)
+    except ValueError as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
     items = load_responses(data, on_invalid)
     critiques = [i.critique for i in items] if loaded.needs_critiques else None
     prompts, responses = [i.prompt for i in items], [i.response for i in items]

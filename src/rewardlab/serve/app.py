@@ -71,7 +71,7 @@ class ServerState:
         learn the policy template; the worker is not started yet."""
         from rewardlab.loading import load
 
-        loaded = loaded or load(cfg.model, uncertainty=cfg.uncertainty)
+        loaded = loaded or load(cfg.model, uncertainty=cfg.uncertainty, precision=cfg.precision)
         if loaded.needs_critiques:
             raise ValueError(
                 f"{loaded.path}: this reward model reads an LLM critique of every response; the server "

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rewardlab.models.fast_score import Precision
+
 TOKEN_ENV = "REWARDLAB_TOKEN"  # the bearer token when --token is not given
 
 
@@ -56,9 +58,22 @@ class ServeConfig:
         default=True,
         metadata={"help": "load the model's posterior/ensemble when saved (std in replies); off: MAP only"},
     )
+    precision: Precision = field(
+        default=Precision.FP32,
+        metadata={
+            "help": "fp32 (exact) | mixed (lower half of the blocks in bf16) | bf16 (whole model): faster "
+            "on CPUs with AMX, rewards move slightly (docs/notes/scoring_speed.md); needs --no-uncertainty "
+            "for a model with a posterior/ensemble"
+        },
+    )
 
     def __post_init__(self) -> None:
         self.model = Path(self.model)
+        try:
+            self.precision = Precision(self.precision)
+        except ValueError:
+            choices = [p.value for p in Precision]
+            raise ValueError(f"precision: unknown {self.precision!r}; choose one of {choices}") from None
         if self.normalize_on is not None:
             self.normalize_on = Path(self.normalize_on)
             self.normalize = True
