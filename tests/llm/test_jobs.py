@@ -191,3 +191,27 @@ def test_kill_and_resume_real_generation_job(tmp_path: Path) -> None:
     assert all(r["reply"] for r in rows)
     assert keys[:written] == [str(i) for i in range(written)]  # rows from the killed run kept
     assert json.loads(meta_path(out).read_text())["config"]["gen"]["max_new_tokens"] == 8
+
+
+def test_local_identity_carries_the_dtype_and_a_dtype_change_is_refused(
+    local_backend, tmp_path: Path
+) -> None:
+    """The config-side identity (read without loading) equals the loaded backend's, dtype included,
+    so a job resumed with another dtype is refused like one with another model."""
+    from rewardlab.feedback.jobs import job_config
+    from rewardlab.llm import BackendConfig
+
+    cfg = BackendConfig(model="smollm2", device="cpu", dtype="auto")
+    assert (
+        cfg.identity()
+        == local_backend.identity()
+        == {"backend": "local", "model": "smollm2", "dtype": "float32"}
+    )
+    assert BackendConfig(model="smollm2", device="cpu", dtype="bfloat16").identity()["dtype"] == "bfloat16"
+    out = tmp_path / "out.jsonl"
+    resumable_map(ITEMS[:2], upper, out, key=lambda it: it["id"], progress=False, config=job_config("j", cfg))
+    bf16 = BackendConfig(model="smollm2", device="cpu", dtype="bfloat16")
+    with pytest.raises(ConfigMismatch, match=r"llm\.dtype: 'float32' → 'bfloat16'"):
+        resumable_map(
+            ITEMS, upper, out, key=lambda it: it["id"], progress=False, config=job_config("j", bf16)
+        )

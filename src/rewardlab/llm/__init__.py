@@ -97,6 +97,9 @@ class BackendConfig:
         ident: dict[str, Any] = {"backend": self.backend, "model": self.model}
         if self.backend == "openai":
             ident["base_url"] = normalize_base_url(self.base_url)
+        if self.backend == "local":  # the dtype the backend will load (resolved without loading)
+            dtype = _local.resolve_dtype(self.dtype, _local.resolve_device(self.device), self.model)
+            ident["dtype"] = str(dtype).removeprefix("torch.")
         return ident
 
 

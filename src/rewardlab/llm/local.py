@@ -210,8 +210,9 @@ class LocalBackend:
         self.revision = files_digest(path) if local else str(getattr(self.lm.config, "_commit_hash", ""))
 
     def identity(self) -> dict[str, Any]:
-        """Kind and model name (what a job's output records)."""
-        return {"backend": self.name, "model": self.model}
+        """Kind, model name and weight dtype (what a job's output records: a job resumed in
+        another dtype is refused, as with another model)."""
+        return {"backend": self.name, "model": self.model, "dtype": str(self.lm.dtype).removeprefix("torch.")}
 
     def fingerprint(self) -> dict[str, Any]:
         """What can change a reply: the weights' digest, dtype, device, chat template, input cap."""
