@@ -62,7 +62,7 @@ def single_turn_prompts(pairs, count: int) -> list[tuple[str, str]]:
 
 def generate(args, prompts: list[tuple[str, str]]) -> list[list[str]]:
     """N samples per prompt (seed-major batches: one ``chat`` call per seed), resumable."""
-    backend = build_backend(BackendConfig(batch_size=max(1, len(prompts))))
+    backend = build_backend(BackendConfig(model="smollm2", batch_size=max(1, len(prompts))))  # the policy
     items = [{"prompt": i, "seed": s} for s in range(args.n) for i in range(len(prompts))]
 
     def fn(batch):

@@ -1,6 +1,6 @@
 """RMBoost vs RLAIF vs West-of-N synthetic pairs, same prompts and LLM budget (MISSION §5).
 
-From the same N prompts of the bundled HH-RLHF train split, the embedded SmolLM2-135M-Instruct
+From the same N prompts of the bundled HH-RLHF train split, ``--model`` (default: the embedded SmolLM2-135M-Instruct)
 builds (a) RMBoost pairs (y1, then y2 rewritten better/worse in drawn aspects), (b) RLAIF pairs
 (two samples labelled by the per-principle A/B judge, both orders) and (c) West-of-N pairs (N
 samples ranked by a base RM trained on ``--base-pairs`` real HH pairs from *other* prompts).
@@ -53,6 +53,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--out", default="runs/synthetic_pairs")
     ap.add_argument("--prompts", type=int, default=32, help="N prompts from the HH train split")
     ap.add_argument("--max-prompt-chars", type=int, default=600, help="skip longer HH prompts (CPU cost)")
+    ap.add_argument(
+        "--model",
+        default="smollm2",
+        help="generator and judge (local alias, e.g. qwen2.5-1.5b, the feedback jobs' default: hours here)",
+    )
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--wofn-n", type=int, default=2, help="West-of-N samples (2 = same budget)")
@@ -97,7 +102,7 @@ def train_rm(name: str, pairs: list, args: argparse.Namespace, out: Path) -> Rew
 
 def generate(args: argparse.Namespace, out: Path, items: list[PromptItem], base: list) -> dict:
     """The three synthetic datasets (resumable) and their generation statistics."""
-    backend = build_backend(BackendConfig(cache_path=str(out / "llm-cache.sqlite")))
+    backend = build_backend(BackendConfig(model=args.model, cache_path=str(out / "llm-cache.sqlite")))
     gen = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     stats: dict = {}
     t = time.perf_counter()
@@ -188,8 +193,8 @@ def markdown(report: dict) -> str:
     a = report["args"]
     lines += [
         "",
-        f"Accuracy in % (ties wrong). {a['prompts']} HH-train prompts, generator "
-        f"SmolLM2-135M-Instruct, {a['max_new_tokens']} new tokens, T={a['temperature']}; "
+        f"Accuracy in % (ties wrong). {a['prompts']} HH-train prompts, generator and judge "
+        f"{a.get('model', 'smollm2')}, {a['max_new_tokens']} new tokens, T={a['temperature']}; "
         f"West-of-{a['wofn_n']} ranks with an RM trained on {a['base_pairs']} real HH pairs "
         f"of other prompts; RM: MiniLM foundation RM, {a['epochs']} epochs. "
         f"Total {report['seconds']:.0f} s.",
