@@ -29,6 +29,7 @@ import logging
 import math
 import random
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import torch
@@ -42,6 +43,7 @@ from rewardlab.evaluate.metrics import length_heuristics, pairwise_accuracy  # n
 from rewardlab.knowledge import LinearBT, extract, feature_names  # noqa: E402
 from rewardlab.knowledge.rm import NEURAL_FEATURE, default_feature_sets  # noqa: E402
 from rewardlab.models.config import ModelConfig  # noqa: E402
+from rewardlab.models.fast_top import cls_top_rewards  # noqa: E402
 from rewardlab.models.reward_model import RewardModel  # noqa: E402
 from rewardlab.objectives.labels import label_targets  # noqa: E402
 from rewardlab.train.config import TrainConfig  # noqa: E402
@@ -66,6 +68,7 @@ class SetData:
         self.similar = torch.tensor([abs(a - b) <= similar * max(a, b) for a, b in zip(lc, lr, strict=True)])
         self.heuristics = length_heuristics([p.chosen for p in self.test], [p.rejected for p in self.test])
         self._scorer: FrozenTrunkScorer | None = None
+        self.trunk_store: dict = {}  # full training set's frozen-trunk states, shared by every subset
 
     def _phi(self, pairs: list[PreferencePair]) -> tuple[torch.Tensor, torch.Tensor]:
         prompts = [prompt_text(p.prompt) for p in pairs]
@@ -82,6 +85,55 @@ class SetData:
         """Accuracy on the test set and on its similar-length pairs."""
         s = self.similar
         return {"accuracy": pairwise_accuracy(rc, rr), "similar_accuracy": pairwise_accuracy(rc[s], rr[s])}
+
+
+class SubsetStore(MutableMapping):
+    """The frozen-trunk store of the training subset ``idx`` as a view of the set's full store:
+    the trainer's sequence ``2j + s`` (pair j of the subset; s = 0 chosen, 1 rejected) is the
+    full set's sequence ``2·idx[j] + s``. Every subset of a set shares one trunk pass per pair."""
+
+    def __init__(self, full: dict, idx: list[int]) -> None:
+        self.full, self.idx = full, idx
+
+    def _key(self, k: int) -> int:
+        return 2 * self.idx[k // 2] + k % 2
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        return self.full[self._key(k)]
+
+    def __setitem__(self, k: int, v: torch.Tensor) -> None:
+        self.full[self._key(k)] = v
+
+    def __delitem__(self, k: int) -> None:
+        del self.full[self._key(k)]
+
+    def __contains__(self, k: object) -> bool:
+        return isinstance(k, int) and 0 <= k < 2 * len(self.idx) and self._key(k) in self.full
+
+    def __iter__(self):  # noqa: ANN204
+        return (k for k in range(2 * len(self.idx)) if k in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+@torch.inference_mode()
+def store_rewards(rm: RewardModel, store: SubsetStore, n_pairs: int, batch: int = 64) -> tuple:
+    """(r_chosen, r_rejected) of the subset's pairs from the trunk states the training stored:
+    only the last layer and head run (:func:`cls_top_rewards`)."""
+    rm.eval()
+    ids = sorted(range(2 * n_pairs), key=lambda k: store[k].shape[0])
+    out = torch.empty(2 * n_pairs, rm.cfg.num_objectives)
+    for s in range(0, len(ids), batch):
+        b = ids[s : s + batch]
+        t = max(store[k].shape[0] for k in b)
+        states = torch.zeros(len(b), t, store[b[0]].shape[-1])
+        mask = torch.zeros(len(b), t, dtype=torch.long)
+        for row, k in enumerate(b):
+            h = store[k]
+            states[row, : h.shape[0]], mask[row, : h.shape[0]] = h, 1
+        out[b] = cls_top_rewards(rm, states, mask).float()
+    return out[0::2], out[1::2]
 
 
 def fit_eval(d: SetData, idx: list[int], extra: tuple | None = None) -> tuple[dict, LinearBT]:
@@ -106,9 +158,10 @@ def run_neural(d: SetData, idx: list[int], seed: int, args) -> tuple[dict, dict]
         epochs=epochs, batch_size=args.batch_size, seed=seed, save_steps=0, progress=False, select_best=False
     )
     torch.manual_seed(seed)
-    rm = train(sub, ModelConfig(), t, out=None).model
+    store = SubsetStore(d.trunk_store, idx)
+    rm = train(sub, ModelConfig(), t, out=None, trunk_store=store).model
     r_test = d.scorer(rm).rewards(rm)
-    r_train = FrozenTrunkScorer(rm, sub).rewards(rm)
+    r_train = store_rewards(rm, store, len(sub))
     neural = d.metrics(r_test[0][:, 0], r_test[1][:, 0])
     fused, _ = fit_eval(d, idx, (r_train[0][:, 0], r_train[1][:, 0], r_test[0][:, 0], r_test[1][:, 0]))
     return {**neural, "epochs": epochs}, fused
