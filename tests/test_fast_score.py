@@ -125,3 +125,42 @@ def test_serve_config_precision():
     assert ServeConfig(precision="bf16").precision == Precision.BF16
     with pytest.raises(ValueError, match="precision: unknown 'half'"):
         ServeConfig(precision="half")
+
+
+def _groups_texts():
+    """Three prompts with 3, 2 and 1 responses of different lengths (the best-of-n shape)."""
+    prompts = [
+        f"question {i}: " + "please tell me about bicycles and their chains " * (2 + i) for i in range(3)
+    ]
+    answers = ["check the chain", "no idea, go away " * 3, "oil it, then wipe it down twice", "sure"]
+    rows = [(0, 0), (0, 1), (0, 2), (1, 3), (1, 0), (2, 1)]
+    return [prompts[p] for p, _ in rows], [answers[a] for _, a in rows]
+
+
+def test_prompt_sharing_matches_the_full_forward(tiny_backbone):
+    """Decoders share each prompt's KV among its responses (exact to 1e-5); encoders ignore the
+    groups (their prompt tokens see the response)."""
+    from rewardlab.models import prompt_share as ps
+
+    rm = RewardModel.build(ModelConfig(backbone=tiny_backbone, max_length=64, lora_r=0))
+    rm.eval()
+    prompts, responses = _groups_texts()
+    seqs = rm.encode(prompts, responses)
+    groups = ps.prefix_groups(seqs, prompts)
+    assert [len(idx) for _, idx in groups] == [3, 2] and all(p >= ps.MIN_PREFIX for p, _ in groups)
+    shared = rm.score_encoded(seqs, groups=prompts)
+    rm.fast_inference = False  # the plain HF forward, every sequence alone in its batch
+    full = torch.cat([rm.score_encoded([s]) for s in seqs])
+    assert torch.allclose(shared, full, atol=1e-5), (shared - full).abs().max()
+    assert ps.supports_prompt_sharing(rm) == (tiny_backbone.endswith("llama0"))
+
+
+def test_common_prefix_stops_inside_every_member():
+    from rewardlab.models import prompt_share as ps
+
+    seqs = [{"input_ids": list(range(12))}, {"input_ids": list(range(10))}, {"input_ids": [0, 1]}]
+    assert ps.common_prefix(seqs[0]["input_ids"], seqs[1]["input_ids"]) == 10
+    # the 10-token member must keep one token of its own: P = 9
+    assert ps.prefix_groups(seqs[:2], ["a", "a"]) == [(9, [0, 1])]
+    assert ps.prefix_groups(seqs, ["a", "a", "a"]) == []  # prefix below MIN_PREFIX: normal path
+    assert ps.prefix_groups(seqs[:2], ["a", "b"]) == []  # different prompts never share

@@ -11,6 +11,7 @@ critiques when the model reads them, and gives a predictive standard deviation w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -120,7 +121,9 @@ class LoadedRM:
     ) -> Scores:
         """Rewards of aligned prompts/responses (critiques for a critique RM). ``uncertainty``:
         ``None`` = with a standard deviation when a posterior or ensemble exists; ``True`` requires
-        one (``FileNotFoundError`` otherwise); ``False`` = the MAP model only (cheapest)."""
+        one (``FileNotFoundError`` otherwise); ``False`` = the MAP model only (cheapest). On the MAP
+        path a decoder RM computes each prompt shared by several responses once (exact,
+        :mod:`rewardlab.models.prompt_share`)."""
         if self.knowledge:
             mean, std = self.rm.predict(prompts, responses, batch_tokens)  # (N, 1) each
             std = None if uncertainty is False else std
@@ -132,7 +135,8 @@ class LoadedRM:
             mean, var = self._predictive_of(seqs)
             std = var.clamp_min(0).sqrt()
         else:
-            mean, std = self.rm.score_encoded(seqs, batch_tokens=batch_tokens), None
+            groups = [p if isinstance(p, str) else json.dumps(p, sort_keys=True) for p in prompts]
+            mean, std = self.rm.score_encoded(seqs, batch_tokens=batch_tokens, groups=groups), None
         reward, reward_std = self.scalarize(mean, std, scalarizer)
         return Scores(mean, std, reward, reward_std)
 

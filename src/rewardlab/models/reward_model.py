@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from collections.abc import Hashable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -168,12 +169,25 @@ class RewardModel(nn.Module):
         batch_tokens: int = 8192,
         max_batch: int = 64,
         side: str = "right",
+        groups: list[Hashable] | None = None,
     ) -> torch.Tensor:
-        """Rewards (N, K) for encoded sequences: sorted by length, batched by a token budget."""
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]["input_ids"]), reverse=True)
+        """Rewards (N, K) for encoded sequences: sorted by length, batched by a token budget.
+        ``groups`` (one key per sequence, e.g. its prompt): decoder RMs compute the shared token
+        prefix of each group once (exact, see :mod:`rewardlab.models.prompt_share`)."""
         out = torch.empty(len(seqs), self.cfg.num_objectives)
-        i = 0
+        rest = set(range(len(seqs)))
         with eval_mode(self):  # afterwards every module is back in its own former mode
+            if groups is not None and self.fast_inference and len(groups) == len(seqs):
+                from rewardlab.models import prompt_share as ps
+
+                if ps.supports_prompt_sharing(self):
+                    for p, idx in ps.prefix_groups(seqs, groups):
+                        idx = ps.shareable(seqs, p, self.hf_model.config.pad_token_id, idx)
+                        if len(idx) > 1:
+                            out[idx] = ps.score_group(self, seqs, idx, p, max_batch)
+                            rest.difference_update(idx)
+            order = sorted(rest, key=lambda i: len(seqs[i]["input_ids"]), reverse=True)
+            i = 0
             while i < len(order):
                 longest = len(seqs[order[i]]["input_ids"])
                 n = max(1, min(max_batch, batch_tokens // max(longest, 1)))
