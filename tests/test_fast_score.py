@@ -164,3 +164,19 @@ def test_common_prefix_stops_inside_every_member():
     assert ps.prefix_groups(seqs[:2], ["a", "a"]) == [(9, [0, 1])]
     assert ps.prefix_groups(seqs, ["a", "a", "a"]) == []  # prefix below MIN_PREFIX: normal path
     assert ps.prefix_groups(seqs[:2], ["a", "b"]) == []  # different prompts never share
+
+
+def test_loaded_score_shares_prompts_only_when_asked(tiny_llama, tmp_path, monkeypatch):
+    from rewardlab.models import prompt_share as ps
+
+    calls = []
+    real = ps.score_group
+    monkeypatch.setattr(ps, "score_group", lambda *a, **k: calls.append(1) or real(*a, **k))  # a spy
+    torch.manual_seed(0)
+    saved = RewardModel.build(ModelConfig(backbone=tiny_llama, max_length=64, lora_r=0)).save(tmp_path / "m")
+    prompts, responses = _groups_texts()
+    lr = load(saved)
+    plain = lr.score(prompts, responses).rewards
+    assert not calls  # off by default
+    shared = lr.score(prompts, responses, share_prompts=True).rewards
+    assert len(calls) == 2 and torch.allclose(plain, shared, atol=1e-5)  # the 3- and 2-response groups

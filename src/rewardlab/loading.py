@@ -118,12 +118,14 @@ class LoadedRM:
         uncertainty: bool | None = None,
         scalarizer: str | None = None,
         batch_tokens: int = 8192,
+        share_prompts: bool = False,
     ) -> Scores:
         """Rewards of aligned prompts/responses (critiques for a critique RM). ``uncertainty``:
         ``None`` = with a standard deviation when a posterior or ensemble exists; ``True`` requires
-        one (``FileNotFoundError`` otherwise); ``False`` = the MAP model only (cheapest). On the MAP
-        path a decoder RM computes each prompt shared by several responses once (exact,
-        :mod:`rewardlab.models.prompt_share`)."""
+        one (``FileNotFoundError`` otherwise); ``False`` = the MAP model only (cheapest).
+        ``share_prompts`` (MAP path, decoder RMs): compute each prompt shared by several responses
+        once (exact, :mod:`rewardlab.models.prompt_share`; off by default: measured slower on CPU,
+        see docs/notes/scoring_speed.md)."""
         if self.knowledge:
             mean, std = self.rm.predict(prompts, responses, batch_tokens)  # (N, 1) each
             std = None if uncertainty is False else std
@@ -135,7 +137,9 @@ class LoadedRM:
             mean, var = self._predictive_of(seqs)
             std = var.clamp_min(0).sqrt()
         else:
-            groups = [p if isinstance(p, str) else json.dumps(p, sort_keys=True) for p in prompts]
+            groups = None
+            if share_prompts:
+                groups = [p if isinstance(p, str) else json.dumps(p, sort_keys=True) for p in prompts]
             mean, std = self.rm.score_encoded(seqs, batch_tokens=batch_tokens, groups=groups), None
         reward, reward_std = self.scalarize(mean, std, scalarizer)
         return Scores(mean, std, reward, reward_std)

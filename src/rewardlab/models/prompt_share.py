@@ -6,6 +6,10 @@ tokens do not depend on what follows: they are computed once per group, kept as 
 each response runs its own tokens against it. Same math as the full forward (tested to 1e-5); the
 work saved is (n − 1) prompt lengths per group.
 
+Opt-in (``LoadedRM.score(..., share_prompts=True)``, ``RewardModel.score_encoded(groups=...)``):
+on the 2-core CPU it was measured *slower* than the plain length-sorted batches (each group runs
+its own small forwards, so batching across groups is lost; docs/notes/scoring_speed.md).
+
 The shared prefix is the longest common prefix of the group's *token ids* (so tokenizer merges at
 the prompt/response boundary, and prompts cut by truncation, are handled), minus at least one
 token so every response keeps one of its own. The reward is read like HF's
