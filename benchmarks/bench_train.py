@@ -22,7 +22,8 @@ Two measures (``--mode``):
   validation pairs after every epoch (each side scores them itself; that time counts). The target is
   the best validation accuracy TRL reaches within those epochs (per method and seed); reported per
   side: wall seconds to first reach it (``inf`` = never), best accuracy, over ``--seeds`` seeds
-  with a 95% t-interval.
+  with a 95% t-interval; then each side's seconds to the *common* accuracy (the lower of the two
+  sides' best in that run, which both reach) and their ratio.
 
 Prints JSON, then a table, then the ratios last.
 
@@ -265,11 +266,16 @@ def tta(args, s) -> None:
     for run in tta_runs(args, s):
         trl, ours = run["trl"], run["rewardlab"]
         target = max(a for _, a in trl["curve"])
-        r = rows.setdefault(run["method"], {"rl_t": [], "trl_t": [], "rl_best": [], "trl_best": []})
+        r = rows.setdefault(
+            run["method"], {k: [] for k in ("rl_t", "trl_t", "rl_best", "trl_best", "rl_c", "trl_c")}
+        )
         r["trl_t"].append(time_to(trl["curve"], target))
         r["rl_t"].append(time_to(ours["curve"], target))
         r["trl_best"].append(target)
         r["rl_best"].append(max(a for _, a in ours["curve"]))
+        common = min(target, r["rl_best"][-1])  # the best accuracy both sides reach in this run
+        r["trl_c"].append(time_to(trl["curve"], common))
+        r["rl_c"].append(time_to(ours["curve"], common))
     print(
         f"\ntime to accuracy, {args.pairs} pairs, {args.epochs} epochs, {args.seeds} seeds "
         "(target = TRL's best validation accuracy in that run)"
@@ -280,6 +286,11 @@ def tta(args, s) -> None:
             f"{method:9s} | {mean_ci(r['trl_t']):>15s} | {mean_ci(r['rl_t']):>21s} | "
             f"{mean_ci(r['trl_best']):>12s} | {mean_ci(r['rl_best']):>18s}"
         )
+    print("\ntime to the common accuracy (the lower of the two sides' best, per run)")
+    print("method    | TRL s to common | rewardlab s to common | ratio TRL/rewardlab")
+    for method, r in rows.items():
+        ratio = statistics.fmean(t / o for t, o in zip(r["trl_c"], r["rl_c"], strict=True))
+        print(f"{method:9s} | {mean_ci(r['trl_c']):>15s} | {mean_ci(r['rl_c']):>21s} | {ratio:.2f}x")
     for method, r in rows.items():
         ratios = [t / o for t, o in zip(r["trl_t"], r["rl_t"], strict=True) if math.isfinite(o)]
         print(
