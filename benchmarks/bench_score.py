@@ -157,6 +157,7 @@ def main() -> None:
     for p in loaded:
         k, m = flips.get(p, (0, 0))
         flip = f"flips {k}/{m} = {k / m:.2%} (95% upper {upper95(k, m):.2%})" if m else "flips not measured"
+        flip = "the reference for the flips" if p == "fp32" else flip
         print(
             f"rewardlab score --precision {p} (token budget {args.batch_tokens}): "
             f"{n / best[p]:6.1f} responses/s; {flip}"
