@@ -45,6 +45,7 @@ from rewardlab.knowledge.rm import NEURAL_FEATURE, default_feature_sets  # noqa:
 from rewardlab.models.config import ModelConfig  # noqa: E402
 from rewardlab.models.fast_top import cls_top_rewards  # noqa: E402
 from rewardlab.models.reward_model import RewardModel  # noqa: E402
+from rewardlab.models.trunk_cache import padded_states  # noqa: E402
 from rewardlab.objectives.labels import label_targets  # noqa: E402
 from rewardlab.train.config import TrainConfig  # noqa: E402
 from rewardlab.train.trainer import train  # noqa: E402
@@ -126,13 +127,9 @@ def store_rewards(rm: RewardModel, store: SubsetStore, n_pairs: int, batch: int 
     out = torch.empty(2 * n_pairs, rm.cfg.num_objectives)
     for s in range(0, len(ids), batch):
         b = ids[s : s + batch]
-        t = max(store[k].shape[0] for k in b)
-        states = torch.zeros(len(b), t, store[b[0]].shape[-1])
-        mask = torch.zeros(len(b), t, dtype=torch.long)
-        for row, k in enumerate(b):
-            h = store[k]
-            states[row, : h.shape[0]], mask[row, : h.shape[0]] = h, 1
-        out[b] = cls_top_rewards(rm, states, mask).float()
+        lengths = torch.tensor([store[k].shape[0] for k in b])
+        mask = (torch.arange(int(lengths.max()))[None, :] < lengths[:, None]).long()  # (B, T)
+        out[b] = cls_top_rewards(rm, padded_states(store, b, mask.shape[1]), mask).float()
     return out[0::2], out[1::2]
 
 

@@ -161,24 +161,25 @@ def score_sets(rm: RewardModel, scorers: dict[str, FrozenTrunkScorer]) -> dict:
     return out
 
 
+def bounded_get(cache: dict, key, make, keep: int = 3):  # noqa: ANN001, ANN201
+    """``cache[key]``, made by ``make()`` when missing; keeps the last ``keep`` entries."""
+    if key not in cache:
+        while len(cache) >= keep:
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
+
+
 def trunk_store(stores: dict, key: tuple, keep: int = 3) -> dict:
     """The shared trunk store of one training set (same pairs, same order); keeps the last ``keep``."""
-    if key not in stores:
-        while len(stores) >= keep:
-            stores.pop(next(iter(stores)))
-        stores[key] = {}
-    return stores[key]
+    return bounded_get(stores, key, dict, keep)
 
 
 def val_scorer(cache: dict, rm: RewardModel, va: list[PreferencePair], keep: int = 3) -> FrozenTrunkScorer:
     """The frozen-trunk scorer of one validation set, built once per distinct set (by content)
     and shared by every multi-objective model fitted on it; keeps the last ``keep``."""
     key = hash(tuple((str(p.prompt), p.chosen, p.rejected) for p in va))
-    if key not in cache:
-        while len(cache) >= keep:
-            cache.pop(next(iter(cache)))
-        cache[key] = FrozenTrunkScorer(rm, va)
-    return cache[key]
+    return bounded_get(cache, key, lambda: FrozenTrunkScorer(rm, va), keep)
 
 
 def run_one(

@@ -1,9 +1,10 @@
 """RMBoost vs RLAIF vs West-of-N synthetic pairs, same prompts and LLM budget (MISSION §5).
 
-From the same N prompts of the bundled HH-RLHF train split, ``--model`` (default: the embedded SmolLM2-135M-Instruct)
-builds (a) RMBoost pairs (y1, then y2 rewritten better/worse in drawn aspects), (b) RLAIF pairs
-(two samples labelled by the per-principle A/B judge, both orders) and (c) West-of-N pairs (N
-samples ranked by a base RM trained on ``--base-pairs`` real HH pairs from *other* prompts).
+From the same N prompts of the bundled HH-RLHF train split, ``--model`` (default: the embedded
+SmolLM2-135M-Instruct) builds (a) RMBoost pairs (y1, then y2 rewritten better/worse in drawn
+aspects), (b) RLAIF pairs (two samples labelled by the per-principle A/B judge, both orders) and
+(c) West-of-N pairs (N samples ranked by a base RM trained on ``--base-pairs`` real HH pairs from
+*other* prompts).
 Budget: 2 generations per prompt for each method by default (``--wofn-n 2``); every method asks
 for "sample k of prompt x" identically, so the generation cache makes RMBoost's y1, RLAIF's two
 samples and West-of-N's samples the very same texts. A reference RM trains on the real human

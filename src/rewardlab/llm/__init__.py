@@ -99,7 +99,7 @@ class BackendConfig:
             ident["base_url"] = normalize_base_url(self.base_url)
         if self.backend == "local":  # the dtype the backend will load (resolved without loading)
             dtype = _local.resolve_dtype(self.dtype, _local.resolve_device(self.device), self.model)
-            ident["dtype"] = str(dtype).removeprefix("torch.")
+            ident["dtype"] = _local.dtype_name(dtype)
         return ident
 
 

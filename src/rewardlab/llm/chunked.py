@@ -341,9 +341,9 @@ def _run(name: str, mode: str | None) -> str:
     if mode is None:
         return str(assemble(name))
     if mode == "auto":
-        from rewardlab.llm.local import resolve_device, resolve_dtype
+        from rewardlab.llm.local import dtype_name, resolve_device, resolve_dtype
 
-        mode = str(resolve_dtype("auto", resolve_device("auto"), name)).removeprefix("torch.")
+        mode = dtype_name(resolve_dtype("auto", resolve_device("auto"), name))
     return str(hf_copy(name, mode))
 
 

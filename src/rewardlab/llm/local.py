@@ -102,6 +102,11 @@ def cpu_has_bf16() -> bool:
     return any(getattr(torch.cpu, c, lambda: False)() for c in checks)
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.bfloat16`` → ``"bfloat16"`` (the name identities, fingerprints and copies use)."""
+    return str(dtype).removeprefix("torch.")
+
+
 def resolve_dtype(dtype: str, device: torch.device, model: str | None = None) -> torch.dtype:
     """``"auto"`` → bfloat16 on an accelerator; on CPU float32, except for a chunked model whose
     measured ``cpu_dtype`` is bfloat16 on a CPU with native bfloat16 (:func:`cpu_has_bf16`).
@@ -127,7 +132,7 @@ def model_path(model: str, dtype: torch.dtype) -> str:
     from rewardlab.llm.chunked import CHUNKED_MODELS, hf_copy
 
     if model in CHUNKED_MODELS:
-        return str(hf_copy(model, str(dtype).removeprefix("torch.")))
+        return str(hf_copy(model, dtype_name(dtype)))
     return resolve_model(model)
 
 
@@ -212,7 +217,7 @@ class LocalBackend:
     def identity(self) -> dict[str, Any]:
         """Kind, model name and weight dtype (what a job's output records: a job resumed in
         another dtype is refused, as with another model)."""
-        return {"backend": self.name, "model": self.model, "dtype": str(self.lm.dtype).removeprefix("torch.")}
+        return {"backend": self.name, "model": self.model, "dtype": dtype_name(self.lm.dtype)}
 
     def fingerprint(self) -> dict[str, Any]:
         """What can change a reply: the weights' digest, dtype, device, chat template, input cap."""
@@ -220,7 +225,7 @@ class LocalBackend:
         return {
             **self.identity(),
             "revision": self.revision,
-            "dtype": str(self.lm.dtype).removeprefix("torch."),
+            "dtype": dtype_name(self.lm.dtype),
             "device": self.device.type,
             "chat_template": hashlib.sha256(str(template).encode()).hexdigest()[:16],
             "max_input_tokens": self.max_input_tokens,

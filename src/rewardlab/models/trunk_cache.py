@@ -34,6 +34,16 @@ class _Emit(nn.Module):
         return self.states.to(hidden_states.dtype)
 
 
+def padded_states(store, ids: list[int], length: int) -> torch.Tensor:
+    """``store[i]`` (each (T_i, H)) for ``ids``, right-padded with zeros to ``length``: (N, T, H)."""
+    first = store[ids[0]]
+    out = first.new_zeros(len(ids), length, first.shape[-1])  # (N, T, H)
+    for row, i in enumerate(ids):
+        h = store[i]
+        out[row, : h.shape[0]] = h
+    return out
+
+
 class TrunkCache:
     """Per-sequence hidden states after the first ``split`` (frozen) layers.
 
@@ -80,12 +90,7 @@ class TrunkCache:
 
     def padded(self, ids: list[int], length: int) -> torch.Tensor:
         """Cached states for ``ids``, right-padded to ``length``: (N, T, H)."""
-        first = self.store[ids[0]]
-        out = first.new_zeros(len(ids), length, first.shape[-1])  # (N, T, H)
-        for row, i in enumerate(ids):
-            h = self.store[i]
-            out[row, : h.shape[0]] = h
-        return out
+        return padded_states(self.store, ids, length)
 
     @contextmanager
     def injected(self, states: torch.Tensor) -> Iterator[None]:
