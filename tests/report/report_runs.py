@@ -45,17 +45,29 @@ def evaluated_run(out: Path, backbone: str, objectives: list[str] | None = None)
 
 
 def overoptimization_files(out: Path) -> None:
-    """``overoptimization.json`` and ``uncertainty_report.json`` in the recipe's format."""
+    """``overoptimization.json`` and ``uncertainty_report.json`` in the recipe's format (curves and
+    paired bootstrap intervals from the library's own functions on random scores)."""
+    import torch
+
+    from rewardlab.bayes import best_of_n_gains, bootstrap_curves
+
     ns = [1, 2, 4, 8, 16]
-    curves = {
-        "gold (oracle best-of-n)": [0.3 * math.log(n) for n in ns],
-        "proxy: argmax mean": [0.2 * math.log(n) - 0.02 * n for n in ns],
-        "proxy: mean − 1·std": [0.18 * math.log(n) - 0.005 * n for n in ns],
+    gen = torch.Generator().manual_seed(0)
+    gold = torch.randn(12, 16, generator=gen)
+    scores = {
+        "gold (oracle best-of-n)": gold,
+        "proxy: argmax mean": gold + torch.randn(12, 16, generator=gen),
+        "proxy: mean − 1·std": gold + 2 * torch.randn(12, 16, generator=gen),
     }
+    boot = bootstrap_curves(
+        {k: best_of_n_gains(v, gold, ns) for k, v in scores.items()}, "proxy: argmax mean", 50
+    )
     result = {
         "ns": ns,
         "kl": [kl_best_of_n(n) for n in ns],
-        "curves": curves,
+        "curves": {k: v["mean"] for k, v in boot.items()},
+        "curves_ci": {k: v["ci"] for k, v in boot.items()},
+        "bootstrap": boot,
         "gold_n1": 0.1,
         "gold_within_prompt_std": 0.4,
         "proxy_std_mean": 0.2,

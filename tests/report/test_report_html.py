@@ -116,6 +116,9 @@ def test_full_run_has_every_evaluation_and_rl_section(full_run):
     for key in ("accuracy", "longer_accuracy", "shorter_accuracy"):
         assert f"{100 * m[key]:.1f}" in row  # the RM beside both length heuristics
     assert "toy-a" in page and "toy-b" in page  # per-source table
+    boot = json.loads((full_run / "overoptimization.json").read_text())["bootstrap"]["proxy: argmax mean"]
+    lo, hi = boot["drop_ci"]
+    assert f"{boot['drop']:+.3f} [{lo:+.3f}, {hi:+.3f}]" in page  # the drop with its interval
 
 
 def test_every_image_is_an_embedded_png_and_nothing_is_fetched(full_run):

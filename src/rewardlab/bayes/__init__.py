@@ -3,7 +3,16 @@ uncertainty-penalised best-of-n (MISSION §2; Yang et al. 2024, arXiv 2402.13210
 
 from __future__ import annotations
 
-from rewardlab.bayes.bon import Penalty, expected_best_of_n, kl_best_of_n, penalized_score, select_best
+from rewardlab.bayes.bon import (
+    Penalty,
+    best_of_n_gains,
+    bootstrap_curves,
+    curve_drop,
+    expected_best_of_n,
+    kl_best_of_n,
+    penalized_score,
+    select_best,
+)
 from rewardlab.bayes.config import (
     EnsembleConfig,
     HessianStructure,
@@ -58,6 +67,9 @@ __all__ = [
     "LaplaceConfig",
     "MapPredictor",
     "Penalty",
+    "best_of_n_gains",
+    "bootstrap_curves",
+    "curve_drop",
     "Posterior",
     "PreferencePrediction",
     "PriorMethod",

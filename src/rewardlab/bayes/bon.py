@@ -72,3 +72,63 @@ def _log_comb(a: torch.Tensor, b: int) -> torch.Tensor:
     a = a.double()
     out = torch.lgamma(a + 1) - torch.lgamma(b_t + 1) - torch.lgamma((a - b_t).clamp_min(0) + 1)
     return torch.where(a >= b_t, out, torch.full_like(out, -math.inf))
+
+
+def best_of_n_gains(score: torch.Tensor, gold: torch.Tensor, ns: list[int]) -> torch.Tensor:
+    """Per-prompt gold gain of the argmax-``score`` choice over n = 1: (P, N) → (P, len(ns)).
+
+    gain_p(n) = E[gold of the choice among n of prompt p's samples] − mean_j gold_pj (the n = 1
+    value), exact over random n-subsets (:func:`expected_best_of_n`)."""
+    base = gold.double().mean(-1, keepdim=True)  # (P, 1)
+    return torch.stack([expected_best_of_n(score, gold, n) for n in ns], dim=-1) - base
+
+
+def curve_drop(curve: torch.Tensor) -> torch.Tensor:
+    """Over-optimization drop of a curve over n: max_n c(n) − c(n_max) (≥ 0; 0 = never turned down).
+
+    ``curve``: (..., K) → (...,)."""
+    return curve.max(-1).values - curve[..., -1]
+
+
+def bootstrap_curves(
+    gains: dict[str, torch.Tensor],
+    reference: str,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, list]]:
+    """Percentile-bootstrap intervals over prompts for best-of-n curves, paired across methods.
+
+    ``gains``: method → (P, K) per-prompt gains (:func:`best_of_n_gains`, same prompts for every
+    method). One resample of the P prompts is shared by all methods, so differences are paired.
+    Per method: ``mean`` (K), ``ci`` (K × [lo, hi]), ``drop`` / ``drop_ci`` (:func:`curve_drop`
+    of the mean curve) and, against ``reference``, ``diff`` / ``diff_ci`` (mean gain minus the
+    reference's at each n) and ``drop_diff`` / ``drop_diff_ci`` (drop minus the reference's drop).
+    """
+    names = list(gains)
+    stack = torch.stack([gains[k].double() for k in names])  # (M, P, K)
+    ref = names.index(reference)
+    n_prompts = stack.shape[1]
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(n_prompts, (n_boot, n_prompts), generator=gen)  # (B, P)
+    boot = stack[:, idx].mean(2)  # (M, B, K): mean curve of each resample
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+
+    def interval(x: torch.Tensor) -> list:  # (B, ...) → [..., [lo, hi]]
+        return x.quantile(q, dim=0).movedim(0, -1).tolist()
+
+    point = stack.mean(1)  # (M, K)
+    drops, boot_drops = curve_drop(point), curve_drop(boot)  # (M,), (M, B)
+    out = {}
+    for m, name in enumerate(names):
+        out[name] = {
+            "mean": point[m].tolist(),
+            "ci": interval(boot[m]),
+            "drop": float(drops[m]),
+            "drop_ci": interval(boot_drops[m]),
+            "diff": (point[m] - point[ref]).tolist(),
+            "diff_ci": interval(boot[m] - boot[ref]),
+            "drop_diff": float(drops[m] - drops[ref]),
+            "drop_diff_ci": interval(boot_drops[m] - boot_drops[ref]),
+        }
+    return out

@@ -41,13 +41,19 @@ def overoptimization(run: RunDir) -> str | None:
             )
     setup = r.get("setup") or {}
     title = f"{setup.get('prompts', '?')} prompts × {setup.get('n', max(ns))} samples"
+    bands = r.get("curves_ci") or {}
     fig = figures.lines(
-        {k: (kl, v, None) for k, v in curves.items()},
+        {k: (kl, v, _asym_err(v, bands.get(k))) for k, v in curves.items()},
         "KL(best-of-n ‖ policy) = log n − (n−1)/n",
         "gold reward gain over n = 1",
         title,
     )
-    rows = [[k, *[f"{y:+.3f}" for y in v]] for k, v in curves.items()]
+    boot = r.get("bootstrap") or {}
+    drop = [
+        f"{b['drop']:+.3f} [{b['drop_ci'][0]:+.3f}, {b['drop_ci'][1]:+.3f}]" if (b := boot.get(k)) else "–"
+        for k in curves
+    ]
+    rows = [[k, *[f"{y:+.3f}" for y in v], d] for (k, v), d in zip(curves.items(), drop, strict=True)]
     facts = [
         (k, r.get(k)) for k in ("gold_n1", "gold_within_prompt_std", "proxy_std_mean", "rank_corr_proxy_gold")
     ]
@@ -55,12 +61,23 @@ def overoptimization(run: RunDir) -> str | None:
     return (
         p(
             "Expected gold-RM reward of the sample each method picks among n (exact over random n-subsets), "
-            "minus the gold reward at n = 1. A curve that falls while n grows is over-optimization."
+            "minus the gold reward at n = 1 (bars: 95% bootstrap over prompts, when the run has them). "
+            "A curve that falls while n grows is over-optimization; the drop is its peak minus its end."
         )
         + img(fig, "best-of-n curves")
-        + table(["method", *[f"n={n}" for n in ns]], rows)
+        + table(["method", *[f"n={n}" for n in ns], "drop: peak − n_max (95% CI)"], rows)
         + (p(note) if note else "")
     )
+
+
+def _asym_err(ys: list[float], ci: list | None) -> list[list[float]] | None:
+    """Matplotlib's asymmetric error bars [[below], [above]] from per-point [lo, hi]."""
+    if not ci or len(ci) != len(ys):
+        return None
+    return [
+        [y - lo for y, (lo, _) in zip(ys, ci, strict=True)],
+        [hi - y for y, (_, hi) in zip(ys, ci, strict=True)],
+    ]
 
 
 @section(
