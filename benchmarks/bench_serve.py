@@ -11,10 +11,13 @@ lists, 422). Reported per run: throughput of valid requests, p50/p99 latency, an
 (anything unexpected — 5xx, timeouts, refused connections, a wrong status — counts as an error),
 the server's mean batch size and its RSS after warm-up and at the end.
 
-Runs: the server with ``--max-batch`` (dynamic micro-batching), then the same load against
-``--max-batch 1`` (each request scored alone, the design of OpenRLHF's own ``serve_rm``); then
+Runs (``--variants``, each a fresh server; ``--repeats`` rounds, interleaved A, B, C, A, B, C so
+a shared machine's load drifts over all alike): ``planned`` (dynamic micro-batching, up to
+``--max-batch``, each take cut into length-planned passes), ``sorted`` (the same takes scored as
+one length-sorted batch: the design ``planned`` replaced) and ``single`` (``--max-batch 1``: each
+request scored alone, the design of OpenRLHF's own ``serve_rm``); after each round,
 ``rewardlab.load(DIR).score`` on the same texts in one call (what ``rewardlab score`` runs).
-Prints the served/offline throughput ratio last.
+Prints, per round and as a mean, the served/offline throughput ratio and the micro-batching gain.
 
     python benchmarks/bench_serve.py [--model DIR] [--clients 32] [--requests 2000] [--threads 1]
 """
@@ -63,13 +66,38 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_server(model: Path, max_batch: int, threads: int) -> tuple[subprocess.Popen, str]:
+VARIANTS = {  # name → (title, serve flags; {max_batch} filled in)
+    "planned": (
+        "dynamic micro-batching, planned passes (max batch {max_batch})",
+        ["--max-batch", "{max_batch}"],
+    ),
+    "window16": (
+        "dynamic micro-batching, planned passes from the 16 oldest (max batch {max_batch})",
+        ["--max-batch", "{max_batch}", "--plan-window", "16"],
+    ),
+    "take": (
+        "dynamic micro-batching, every planned pass of a take (max batch {max_batch})",
+        ["--max-batch", "{max_batch}", "--batch-policy", "take"],
+    ),
+    "sorted": (
+        "dynamic micro-batching, one sorted batch per take (max batch {max_batch})",
+        ["--max-batch", "{max_batch}", "--batch-policy", "sorted"],
+    ),
+    "untrimmed": (
+        "planned passes without malloc_trim (max batch {max_batch})",
+        ["--max-batch", "{max_batch}", "--rss-bound-mib", "-1"],
+    ),
+    "single": ("batch size 1 (each request alone, like OpenRLHF's serve_rm)", ["--max-batch", "1"]),
+}
+
+
+def start_server(model: Path, flags: list[str], threads: int) -> tuple[subprocess.Popen, str]:
     """`rewardlab serve` in its own process on a free loopback port; returns it and its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "rewardlab.cli", "serve", "--model", str(model), "--port", str(port)]
-    cmd += ["--max-batch", str(max_batch), "--max-body-bytes", str(MAX_BODY), "--max-queue", "100000"]
+    cmd += [*flags, "--max-body-bytes", str(MAX_BODY), "--max-queue", "100000"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     proc = subprocess.Popen(cmd, env=env)
     url, client = f"http://127.0.0.1:{port}", RewardClient(f"http://127.0.0.1:{port}")
@@ -140,24 +168,27 @@ def drive(
         "ok": len(latencies),
         "throughput": len(latencies) / wall,
         "p50": statistics.median(latencies) if latencies else float("nan"),
+        "p90": latencies[int(0.9 * (len(latencies) - 1))] if latencies else float("nan"),
         "p99": latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
+        "max": latencies[-1] if latencies else float("nan"),
         "classes": classes,
         "errors": sum(v for k, v in classes.items() if k.startswith("ERROR")),
         "rewards": rewards,
     }
 
 
-def run(args, max_batch: int, prompts: list[str], responses: list[str]) -> dict:
+def run(args, flags: list[str], prompts: list[str], responses: list[str]) -> dict:
     """One server, warmed up, under the load; RSS after warm-up and at the end."""
-    proc, url = start_server(args.model, max_batch, args.threads)
+    proc, url = start_server(args.model, flags, args.threads)
     try:
         warm = RewardClient(url)
         for i in range(min(64, len(prompts))):
             warm.post("/get_reward", {"query": [prompts[i] + responses[i]], "prompts": [prompts[i]]})
-        rss0 = rss_mb(proc.pid)
+        rss0, busy0 = rss_mb(proc.pid), warm.get("/health").body["busy_s"]
         res = drive(url, prompts, responses, args.clients, args.requests, args.bad_every)
         res["rss"] = (rss0, rss_mb(proc.pid))
         res["health"] = warm.get("/health").body
+        res["busy"] = (res["health"]["busy_s"] - busy0) / res["wall"]
     finally:
         proc.terminate()
         proc.wait(30)
@@ -169,12 +200,43 @@ def report(name: str, r: dict) -> None:
     print(f"\n== {name}")
     print(
         f"valid requests: {r['ok']} in {r['wall']:.1f}s → {r['throughput']:.1f} req/s; "
-        f"latency p50 {1000 * r['p50']:.0f} ms, p99 {1000 * r['p99']:.0f} ms; errors: {r['errors']}"
+        f"latency p50 {1000 * r['p50']:.0f} ms, p90 {1000 * r['p90']:.0f} ms, p99 {1000 * r['p99']:.0f} ms, "
+        f"max {1000 * r['max']:.0f} ms; errors: {r['errors']}"
     )
-    print(f"server: {h['batches']} batches, mean batch {h['mean_batch']}, largest {h['largest_batch']}")
-    print(f"server RSS: {r['rss'][0]:.0f} MiB after warm-up → {r['rss'][1]:.0f} MiB at the end")
+    print(
+        f"server: {h['takes']} takes, {h['batches']} forward passes, mean pass {h['mean_batch']} rows, "
+        f"largest {h['largest_batch']}; padding efficiency {h['padding_efficiency']} (real/padded "
+        f"tokens); worker busy {100 * r['busy']:.0f}% of the time; in the batcher (queued → "
+        f"answered) {h['mean_latency_ms']} ms a sample on average"
+    )
+    print(
+        f"server RSS: {r['rss'][0]:.0f} MiB after warm-up → {r['rss'][1]:.0f} MiB at the end "
+        f"(heap trims: {h['trims']})"
+    )
     for k, v in sorted(r["classes"].items()):
         print(f"  {k}: {v}")
+
+
+def offline(args, prompts: list[str], responses: list[str], used: list[int]) -> tuple[float, object]:
+    """Responses/s of ``rewardlab.load(DIR).score`` on the texts ``used``, in one call; rewards."""
+    import torch
+
+    import rewardlab
+
+    torch.set_num_threads(args.threads)
+    rm = rewardlab.load(args.model)
+    t0 = time.perf_counter()
+    rewards = rm.score([prompts[i] for i in used], [responses[i] for i in used], uncertainty=False).reward
+    return len(used) / (time.perf_counter() - t0), rewards
+
+
+def _fmt(xs: list[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in xs)
+
+
+def load_avg() -> str:
+    """The 1-minute load average (other work on the machine)."""
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def main() -> None:
@@ -183,10 +245,17 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--requests", type=int, default=2000, help="requests per client")
     ap.add_argument("--max-batch", type=int, default=32)
+    ap.add_argument(
+        "--variants", default="planned,sorted,single", help=f"comma-separated, of {list(VARIANTS)}"
+    )
+    ap.add_argument("--repeats", type=int, default=1, help="rounds of all variants, interleaved")
     ap.add_argument("--bad-every", type=int, default=50, help="every Nth request is bad (0: none)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads, server and offline alike")
     ap.add_argument("--limit", type=int, default=1000, help="distinct texts (requests cycle through them)")
     args = ap.parse_args()
+    variants = args.variants.split(",")
+    if unknown := set(variants) - set(VARIANTS):
+        ap.error(f"--variants: unknown {sorted(unknown)}; choose from {list(VARIANTS)}")
     if not (args.model / "rewardlab.json").exists():  # speed does not depend on training
         from rewardlab.models.config import ModelConfig
         from rewardlab.models.reward_model import RewardModel
@@ -194,27 +263,41 @@ def main() -> None:
         args.model = Path("/tmp/bench-serve-model")
         RewardModel.build(ModelConfig()).save(args.model)
     prompts, responses = texts(args.limit)
-    batched = run(args, args.max_batch, prompts, responses)
-    report(f"dynamic micro-batching (max batch {args.max_batch})", batched)
-    single = run(args, 1, prompts, responses)
-    report("batch size 1 (each request alone, like OpenRLHF's serve_rm)", single)
-
-    import torch
-
-    import rewardlab
-
-    torch.set_num_threads(args.threads)
-    rm = rewardlab.load(args.model)
-    used = sorted(batched["rewards"])
-    t0 = time.perf_counter()
-    offline = rm.score([prompts[i] for i in used], [responses[i] for i in used], uncertainty=False).reward
-    t_off = time.perf_counter() - t0
-    diff = max(abs(batched["rewards"][i] - float(offline[j])) for j, i in enumerate(used))
-    rate = len(used) / t_off
-    print(f"\noffline rewardlab.load(DIR).score on the {len(used)} served texts: {rate:.1f} responses/s")
-    print(f"served vs offline rewards: max |diff| {diff:.2e}")
-    print(f"micro-batching gain over batch size 1: {batched['throughput'] / single['throughput']:.2f}x")
-    print(f"served/offline throughput ratio: {batched['throughput'] / rate:.2f}")
+    rounds = []
+    for r in range(args.repeats):
+        res = {}
+        for v in variants:
+            title, flags = VARIANTS[v]
+            flags = [f.format(max_batch=args.max_batch) for f in flags]
+            print(f"\n[round {r + 1}, load average {load_avg()}]", end="")
+            res[v] = run(args, flags, prompts, responses)
+            report(title.format(max_batch=args.max_batch), res[v])
+        used = sorted(res[variants[0]]["rewards"])
+        rate, rewards = offline(args, prompts, responses, used)
+        for v in variants:
+            diff = max(abs(res[v]["rewards"][i] - float(rewards[j])) for j, i in enumerate(used))
+            print(f"{v}: served vs offline rewards: max |diff| {diff:.2e}")
+        print(f"offline rewardlab.load(DIR).score on the {len(used)} served texts: {rate:.1f} responses/s")
+        res["offline"] = rate
+        for v in variants:
+            print(f"round {r + 1}: {v}/offline throughput {res[v]['throughput'] / rate:.2f}")
+        if "single" in variants:
+            for v in (v for v in variants if v != "single"):
+                gain = res[v]["throughput"] / res["single"]["throughput"]
+                print(f"round {r + 1}: {v} gain over batch size 1: {gain:.2f}x")
+        rounds.append(res)
+    print(f"\n== summary over {len(rounds)} round(s), {args.clients} clients x {args.requests} requests")
+    for v in variants:
+        ratios = [x[v]["throughput"] / x["offline"] for x in rounds]
+        print(
+            f"{v}: {statistics.mean(x[v]['throughput'] for x in rounds):.1f} req/s, "
+            f"served/offline {statistics.mean(ratios):.2f} (rounds: {_fmt(ratios)}), "
+            f"worst p99 {1000 * max(x[v]['p99'] for x in rounds):.0f} ms, "
+            f"errors {sum(x[v]['errors'] for x in rounds)}"
+        )
+        if "single" in variants and v != "single":
+            gains = [x[v]["throughput"] / x["single"]["throughput"] for x in rounds]
+            print(f"{v}: gain over batch size 1 {statistics.mean(gains):.2f}x (rounds: {_fmt(gains)})")
 
 
 if __name__ == "__main__":

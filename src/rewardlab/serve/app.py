@@ -27,6 +27,8 @@ from fastapi.responses import JSONResponse
 
 from rewardlab.serve.batching import MicroBatcher, Overloaded
 from rewardlab.serve.config import ServeConfig
+from rewardlab.serve.memory import rss_mib
+from rewardlab.serve.plan import PlanConfig
 from rewardlab.serve.protocol import (
     GetRewardReply,
     GetRewardRequest,
@@ -101,8 +103,18 @@ class ServerState:
             from rewardlab.serve.template import PolicyTemplate
 
             template = PolicyTemplate.load(cfg.policy_tokenizer)
-        scorer = Scorer(loaded, norm, cfg.batch_tokens)
-        batcher = MicroBatcher(scorer, cfg.max_batch, cfg.max_wait_ms, cfg.max_queue)
+        scorer = Scorer(loaded, norm, cfg.batch_tokens, cfg.max_batch)
+        plan = PlanConfig(cfg.pass_overhead_tokens, cfg.batch_tokens, cfg.max_batch)
+        batcher = MicroBatcher(
+            scorer,
+            cfg.max_batch,
+            cfg.max_wait_ms,
+            cfg.max_queue,
+            cfg.batch_policy,
+            plan,
+            None if cfg.rss_bound_mib < 0 else cfg.rss_bound_mib,
+            cfg.plan_window or None,
+        )
         return cls(cfg, loaded, scorer, batcher, template)
 
     def health(self) -> dict[str, Any]:
@@ -122,13 +134,15 @@ class ServerState:
             "policy_template": self.template is not None,
             "queue_depth": self.batcher.depth,
             "max_batch": self.cfg.max_batch,
+            "batch_policy": self.cfg.batch_policy.value,
+            "rss_mib": None if (rss := rss_mib()) is None else round(rss, 1),
             **self.batcher.stats.as_dict(),
         }
 
-    async def run(self, samples: list[Sample], lengths: list[int]) -> list:
+    async def run(self, samples: list[Sample]) -> list:
         """Score through the batcher: 503 when full, 504 after the request timeout."""
         try:
-            return await asyncio.wait_for(self.batcher.submit(samples, lengths), self.cfg.timeout_s)
+            return await asyncio.wait_for(self.batcher.submit(samples), self.cfg.timeout_s)
         except Overloaded as e:
             raise ServeError(503, "overloaded", str(e), {"Retry-After": str(RETRY_AFTER_S)}) from None
         except asyncio.TimeoutError:
@@ -173,7 +187,7 @@ async def get_reward(state: ServerState, raw: bytes) -> dict[str, Any]:
     check_lengths(req.query, cfg.max_text_chars, "query")
     check_lengths([p or "" for p in prompts], cfg.max_text_chars, "prompts")
     samples = [Sample(*split_sample(state.template, q, p)) for q, p in zip(req.query, prompts, strict=True)]
-    scored = await state.run(samples, [len(q) for q in req.query])
+    scored = await state.run(samples)
     rewards = [s.reward for s in scored]
     logs = extra_logs(state.loaded.objectives, scored)
     return GetRewardReply(rewards=rewards, scores=rewards, extra_logs=logs).model_dump()
@@ -205,8 +219,7 @@ async def score(state: ServerState, raw: bytes) -> dict[str, Any]:
     check_lengths([i.response for i in req.items], cfg.max_text_chars, "items.response")
     check_lengths([_prompt_text(i.prompt) for i in req.items], cfg.max_text_chars, "items.prompt")
     samples = [Sample(i.prompt, i.response, req.scalarizer, req.penalty_k) for i in req.items]
-    lengths = [len(_prompt_text(i.prompt)) + len(i.response) for i in req.items]
-    scored = await state.run(samples, lengths)
+    scored = await state.run(samples)
     names = state.loaded.objectives
     results = [
         ScoreResult(

@@ -1,22 +1,48 @@
 """Dynamic micro-batching across concurrent requests.
 
 Requests put their samples on one bounded queue and await futures; ONE worker thread owns the
-model: it waits for the first sample, then up to ``max_wait_ms`` for the batch to fill to
-``max_batch``, sorts the batch by length (similar lengths pad least; the RM's own batching
-splits it by a token budget) and scores it, so the event loop never runs a forward pass. A
-request that would overfill the queue is refused at once (:class:`Overloaded` → 503 with
-``Retry-After``); samples of requests that gave up (timeout, disconnect) are skipped.
+model, so the event loop never tokenizes or runs a forward pass. The worker waits for the first
+sample, then up to ``max_wait_ms`` for the take to fill to ``max_batch``; it tokenizes the whole
+take in one call and (policy ``planned``) cuts it into forward passes of similar lengths with
+:func:`rewardlab.serve.plan.plan_batches` — one pass over a random mix of lengths would pad every
+row to the longest — and answers each pass's requests as soon as that pass is scored. Policy
+``sorted`` scores the take as one length-sorted batch (the RM's token budget splits it), the
+design this replaced. A request that would overfill the queue is refused at once
+(:class:`Overloaded` → 503 with ``Retry-After``); samples of requests that gave up (timeout,
+disconnect) are skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol
+
+from rewardlab.serve.memory import HeapTrimmer
+from rewardlab.serve.plan import PlanConfig, bucketed, plan_batches
+
+
+class BatchPolicy(str, Enum):
+    """How the worker cuts a take into forward passes."""
+
+    PLANNED = "planned"  # the planned pass holding the oldest sample, re-planned after every pass
+    TAKE = "take"  # take the queue, score all its planned passes
+    SORTED = "sorted"  # the whole take as one length-sorted batch
+
+
+class BatchFn(Protocol):
+    """What the worker runs: ``prepare`` (tokenize a take; items have ``.length``) and ``score``
+    (one pass of prepared items → results in order)."""
+
+    def prepare(self, payloads: list[Any]) -> list[Any]: ...
+
+    def score(self, items: list[Any]) -> list[Any]: ...
 
 
 class Overloaded(Exception):
@@ -32,6 +58,12 @@ class BatchStats:
     largest_batch: int = 0
     rejected: int = 0  # requests refused with 503
     batch_sizes: dict[int, int] = field(default_factory=dict)  # size → how many batches
+    takes: int = 0  # times the worker emptied (part of) the queue
+    tokens: int = 0  # real tokens scored
+    padded_tokens: int = 0  # tokens after padding each pass to its longest (bucketed) row
+    busy_s: float = 0.0  # worker time spent tokenizing and scoring
+    wait_s: float = 0.0  # summed over samples: queued → answered
+    trims: int = 0  # heap trims (rewardlab.serve.memory)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready counters (mean batch size included)."""
@@ -42,16 +74,31 @@ class BatchStats:
             "mean_batch": round(mean, 3),
             "largest_batch": self.largest_batch,
             "rejected": self.rejected,
+            "takes": self.takes,
+            "padding_efficiency": round(self.tokens / self.padded_tokens, 4) if self.padded_tokens else None,
+            "busy_s": round(self.busy_s, 3),
+            "trims": self.trims,
+            "mean_latency_ms": round(1000 * self.wait_s / self.samples, 1) if self.samples else None,
         }
+
+    def count(self, lengths: list[int], bucket: int) -> None:
+        """Count one scored pass of rows of these lengths."""
+        n = len(lengths)
+        self.batches += 1
+        self.samples += n
+        self.largest_batch = max(self.largest_batch, n)
+        self.batch_sizes[n] = self.batch_sizes.get(n, 0) + 1
+        self.tokens += sum(lengths)
+        self.padded_tokens += n * bucketed(max(lengths), bucket) if lengths else 0
 
 
 @dataclass
 class _Job:
     payload: Any
-    length: int
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
     queued_at: float
+    item: Any = None  # the payload as prepared (tokenized) by the worker
 
 
 def _deliver(fut: asyncio.Future, result: Any, error: BaseException | None) -> None:
@@ -67,13 +114,25 @@ def _deliver(fut: asyncio.Future, result: Any, error: BaseException | None) -> N
 class MicroBatcher:
     """Batch samples from concurrent requests into one worker thread (see the module docstring).
 
-    ``fn(payloads) -> results`` scores one batch (same order) and runs only on the worker thread.
+    ``fn`` (a :class:`BatchFn`) runs only on the worker thread; ``plan`` bounds each pass.
     """
 
     def __init__(
-        self, fn: Callable[[list[Any]], list[Any]], max_batch: int, max_wait_ms: float, max_queue: int
+        self,
+        fn: BatchFn,
+        max_batch: int,
+        max_wait_ms: float,
+        max_queue: int,
+        policy: BatchPolicy | str = BatchPolicy.PLANNED,
+        plan: PlanConfig | None = None,
+        rss_bound_mib: float | None = 128.0,
+        window: int | None = None,
     ) -> None:
         self.fn, self.max_batch, self.max_wait, self.max_queue = fn, max_batch, max_wait_ms / 1000, max_queue
+        self.policy, self.plan = BatchPolicy(policy), plan or PlanConfig(max_rows=max_batch)
+        self.window = window or max_batch  # the oldest samples a pass is planned from
+        # None: never trim; else malloc_trim when the RSS grew that much (rewardlab.serve.memory)
+        self.trimmer = None if rss_bound_mib is None else HeapTrimmer(rss_bound_mib)
         self.stats = BatchStats()
         self._pending: deque[_Job] = deque()
         self._cond = threading.Condition()
@@ -97,13 +156,13 @@ class MicroBatcher:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    async def submit(self, payloads: Sequence[Any], lengths: Sequence[int]) -> list[Any]:
+    async def submit(self, payloads: Sequence[Any]) -> list[Any]:
         """Queue the samples of one request and await their results (in order)."""
         if not payloads:
             return []
         loop = asyncio.get_running_loop()
         now = time.monotonic()
-        jobs = [_Job(p, n, loop.create_future(), loop, now) for p, n in zip(payloads, lengths, strict=True)]
+        jobs = [_Job(p, loop.create_future(), loop, now) for p in payloads]
         with self._cond:
             if self._stopping:
                 raise Overloaded("the server is shutting down")
@@ -114,8 +173,9 @@ class MicroBatcher:
             self._cond.notify()
         return list(await asyncio.gather(*(j.future for j in jobs)))
 
-    def _take(self) -> list[_Job] | None:
-        """Block until a batch is due; ``None`` when stopping."""
+    def _window(self) -> list[_Job] | None:
+        """Block until a pass is due; the oldest ``max_batch`` queued jobs (still queued), or
+        ``None`` when stopping. An idle queue waits up to ``max_wait_ms`` for more samples."""
         with self._cond:
             while not self._pending and not self._stopping:
                 self._cond.wait()
@@ -127,24 +187,67 @@ class MicroBatcher:
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            n = min(self.max_batch, len(self._pending))
-            return [self._pending.popleft() for _ in range(n)]
+            return list(itertools.islice(self._pending, self.window))
+
+    def _dequeue(self, jobs: list[_Job]) -> None:
+        gone = {id(j) for j in jobs}
+        with self._cond:
+            self._pending = deque(j for j in self._pending if id(j) not in gone)
+
+    def _prepare(self, window: list[_Job]) -> list[_Job]:
+        """Tokenize the window's new jobs (one call); drop abandoned ones; the jobs left."""
+        dead = [j for j in window if j.future.done()]
+        new = [j for j in window if j.item is None and not j.future.done()]
+        if new:
+            t0 = time.perf_counter()
+            try:
+                for j, it in zip(new, self.fn.prepare([j.payload for j in new]), strict=True):
+                    j.item = it
+            except Exception as e:  # delivered to every request of these samples
+                self._answer(new, [None] * len(new), e)
+                dead += new
+            self.stats.busy_s += time.perf_counter() - t0
+        if dead:
+            self._dequeue(dead)
+        return [j for j in window if j.item is not None and not j.future.done()]
+
+    def _passes(self, window: list[_Job]) -> list[list[_Job]]:
+        """The passes to score now, by the policy (the window is oldest first)."""
+        lengths = [j.item.length for j in window]
+        if self.policy == BatchPolicy.SORTED:
+            return [sorted(window, key=lambda j: j.item.length)]
+        passes = [[window[i] for i in p] for p in plan_batches(lengths, self.plan)]
+        if self.policy == BatchPolicy.TAKE:
+            return passes
+        return [next(p for p in passes if any(j is window[0] for j in p))]
 
     def _run(self) -> None:
-        while (batch := self._take()) is not None:
-            batch = sorted((j for j in batch if not j.future.done()), key=lambda j: j.length)
-            if not batch:
+        while (window := self._window()) is not None:
+            jobs = self._prepare(window)
+            if not jobs:
                 continue
-            try:
-                results, error = self.fn([j.payload for j in batch]), None
-            except Exception as e:  # delivered to every request of the batch
-                results, error = [None] * len(batch), e
-            self.stats.batches += 1
-            self.stats.samples += len(batch)
-            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-            self.stats.batch_sizes[len(batch)] = self.stats.batch_sizes.get(len(batch), 0) + 1
-            for j, r in zip(batch, results, strict=True):
+            passes = self._passes(jobs)
+            self._dequeue([j for p in passes for j in p])
+            for p in passes:
+                t0 = time.perf_counter()
                 try:
-                    j.loop.call_soon_threadsafe(_deliver, j.future, r, error)
-                except RuntimeError:  # the loop closed (server shutting down)
-                    pass
+                    results, error = self.fn.score([j.item for j in p]), None
+                except Exception as e:  # delivered to every request of the pass
+                    results, error = [None] * len(p), e
+                self.stats.busy_s += time.perf_counter() - t0
+                self.stats.count([j.item.length for j in p], self.plan.bucket)
+                self._answer(p, results, error)
+            self.stats.takes += 1
+            if self.trimmer is not None:
+                t0 = time.perf_counter()
+                self.stats.trims += self.trimmer.maybe_trim()
+                self.stats.busy_s += time.perf_counter() - t0
+
+    def _answer(self, jobs: list[_Job], results: list[Any], error: BaseException | None) -> None:
+        now = time.monotonic()
+        self.stats.wait_s += sum(now - j.queued_at for j in jobs)
+        for j, r in zip(jobs, results, strict=True):
+            try:
+                j.loop.call_soon_threadsafe(_deliver, j.future, r, error)
+            except RuntimeError:  # the loop closed (server shutting down)
+                pass

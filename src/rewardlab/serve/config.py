@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardlab.models.fast_score import Precision
+from rewardlab.serve.batching import BatchPolicy
 
 TOKEN_ENV = "REWARDLAB_TOKEN"  # the bearer token when --token is not given
 
@@ -40,12 +41,40 @@ class ServeConfig:
             "the model and apply it (implies --normalize)"
         },
     )
-    max_batch: int = field(default=32, metadata={"help": "most responses in one forward pass"})
+    max_batch: int = field(
+        default=32, metadata={"help": "most responses the worker takes from the queue at once (and per pass)"}
+    )
+    batch_policy: BatchPolicy = field(
+        default=BatchPolicy.PLANNED,
+        metadata={
+            "help": "planned: cut each take into forward passes of similar lengths (least padding + "
+            "per-pass cost), answered pass by pass | sorted: one length-sorted batch per take"
+        },
+    )
+    plan_window: int = field(
+        default=0,
+        metadata={
+            "help": "planned: how many of the oldest queued responses each pass is chosen from "
+            "(0: --max-batch)"
+        },
+    )
+    pass_overhead_tokens: float = field(
+        default=48.0,
+        metadata={"help": "the fixed cost of one forward pass in padded tokens (the planner's cost model)"},
+    )
     max_wait_ms: float = field(
         default=5.0, metadata={"help": "how long the worker waits for a batch to fill (milliseconds)"}
     )
     max_queue: int = field(
         default=4096, metadata={"help": "most responses waiting; beyond it requests get 503 + Retry-After"}
+    )
+    rss_bound_mib: float = field(
+        default=128.0,
+        metadata={
+            "help": "return freed heap memory to the OS (glibc malloc_trim) whenever the resident set "
+            "grew this many MiB since the last trim (checked after every take, at most one trim a "
+            "second); -1: never"
+        },
     )
     batch_tokens: int = field(default=8192, metadata={"help": "padded tokens per forward pass"})
     max_body_bytes: int = field(default=4_000_000, metadata={"help": "largest request body (413 above)"})
@@ -74,6 +103,15 @@ class ServeConfig:
         except ValueError:
             choices = [p.value for p in Precision]
             raise ValueError(f"precision: unknown {self.precision!r}; choose one of {choices}") from None
+        try:
+            self.batch_policy = BatchPolicy(self.batch_policy)
+        except ValueError:
+            choices = [p.value for p in BatchPolicy]
+            raise ValueError(
+                f"batch_policy: unknown {self.batch_policy!r}; choose one of {choices}"
+            ) from None
+        if self.pass_overhead_tokens < 0:
+            raise ValueError(f"pass_overhead_tokens: must be >= 0, got {self.pass_overhead_tokens}")
         if self.normalize_on is not None:
             self.normalize_on = Path(self.normalize_on)
             self.normalize = True

@@ -24,7 +24,7 @@ import torch
 from rewardlab.data.schema import Prompt
 
 if TYPE_CHECKING:
-    from rewardlab.loading import LoadedRM
+    from rewardlab.loading import LoadedRM, Scores
 
 NORM_KEY = "normalization"
 
@@ -99,13 +99,37 @@ def store_normalization(model_dir: Path, stats: dict[str, Any]) -> None:
     os.replace(tmp, meta_path)
 
 
+@dataclass
+class Prepared:
+    """A sample as the worker tokenized it: its token ids on the MAP path of a neural RM."""
+
+    sample: Sample
+    seq: dict[str, list[int]] | None  # None: the RM scores from text (posterior, ensemble, knowledge)
+    length: int  # tokens (a neural RM) or 0 (a knowledge RM: no padding to plan)
+
+
 class Scorer:
-    """Scores batches of :class:`Sample` with a loaded model (runs on the batcher's worker)."""
+    """Scores batches of :class:`Sample` with a loaded model (runs on the batcher's worker).
+
+    :meth:`prepare` tokenizes the samples the worker took (one call for all), giving the token
+    lengths the batch plan is made from; :meth:`score` scores one planned pass. On the MAP path of
+    a neural RM a pass is exactly one forward of the offline scoring path
+    (``RewardModel.score_encoded``, then the model's scalarizer), so rewards equal offline ones."""
 
     def __init__(
-        self, loaded: LoadedRM, normalization: dict[str, Any] | None = None, batch_tokens: int = 8192
+        self,
+        loaded: LoadedRM,
+        normalization: dict[str, Any] | None = None,
+        batch_tokens: int = 8192,
+        max_rows: int = 64,
     ):
-        self.loaded, self.norm, self.batch_tokens = loaded, normalization, batch_tokens
+        self.loaded, self.norm, self.batch_tokens, self.max_rows = (
+            loaded,
+            normalization,
+            batch_tokens,
+            max_rows,
+        )
+        self.map_path = not loaded.knowledge and loaded.uncertainty_source is None
 
     def normalizes(self, scalarizer: str | None) -> bool:
         """Whether rewards of ``scalarizer`` (None: the model's) are normalised."""
@@ -113,11 +137,36 @@ class Scorer:
             self.norm is not None and (scalarizer or self.loaded.rm.cfg.scalarizer) == self.norm["scalarizer"]
         )
 
-    def __call__(self, samples: list[Sample]) -> list[Scored]:
-        """Rewards of one batch, in order."""
-        s = self.loaded.score(
+    def prepare(self, samples: list[Sample]) -> list[Prepared]:
+        """Tokenize ``samples`` (neural RMs); a knowledge RM's samples get length 0."""
+        if self.loaded.knowledge:
+            return [Prepared(x, None, 0) for x in samples]
+        seqs = self.loaded.rm.encode([x.prompt for x in samples], [x.response for x in samples])
+        keep = self.map_path
+        return [
+            Prepared(x, q if keep else None, len(q["input_ids"])) for x, q in zip(samples, seqs, strict=True)
+        ]
+
+    def _scores(self, batch: list[Prepared]) -> Scores:
+        if self.map_path:  # one forward of the offline path (the plan kept it within the limits)
+            from rewardlab.loading import Scores
+
+            seqs = [p.seq for p in batch]
+            mean = self.loaded.rm.score_encoded(seqs, batch_tokens=self.batch_tokens, max_batch=self.max_rows)
+            return Scores(mean, None, *self.loaded.scalarize(mean))
+        samples = [p.sample for p in batch]
+        return self.loaded.score(
             [x.prompt for x in samples], [x.response for x in samples], batch_tokens=self.batch_tokens
         )
+
+    def __call__(self, samples: list[Sample]) -> list[Scored]:
+        """Rewards of ``samples``, in order (tokenized and scored as one pass)."""
+        return self.score(self.prepare(samples))
+
+    def score(self, batch: list[Prepared]) -> list[Scored]:
+        """Rewards of one pass of prepared samples, in order."""
+        s = self._scores(batch)
+        samples = [p.sample for p in batch]
         reward, reward_std = s.reward.clone(), None if s.reward_std is None else s.reward_std.clone()
         for name in {x.scalarizer for x in samples if x.scalarizer is not None}:
             idx = torch.tensor([i for i, x in enumerate(samples) if x.scalarizer == name])
