@@ -12,10 +12,12 @@ lists, 422). Reported per run: throughput of valid requests, p50/p99 latency, an
 the server's mean batch size and its RSS after warm-up and at the end.
 
 Runs (``--variants``, each a fresh server; ``--repeats`` rounds, interleaved A, B, C, A, B, C so
-a shared machine's load drifts over all alike): ``planned`` (dynamic micro-batching, up to
-``--max-batch``, each take cut into length-planned passes), ``sorted`` (the same takes scored as
-one length-sorted batch: the design ``planned`` replaced) and ``single`` (``--max-batch 1``: each
-request scored alone, the design of OpenRLHF's own ``serve_rm``); after each round,
+a shared machine's load drifts over all alike): ``planned`` (the default server: dynamic
+micro-batching up to ``--max-batch``, each pass the length-planned one holding the oldest of the
+16 oldest queued samples), ``window32`` (planned from the 32 oldest), ``take`` (every planned pass
+of a window), ``sorted`` (the window as one length-sorted batch: the design ``planned``
+replaced), ``untrimmed`` (``planned`` without heap trimming) and ``single`` (``--max-batch 1``:
+each request scored alone, the design of OpenRLHF's own ``serve_rm``); after each round,
 ``rewardlab.load(DIR).score`` on the same texts in one call (what ``rewardlab score`` runs).
 Prints, per round and as a mean, the served/offline throughput ratio and the micro-batching gain.
 
@@ -71,9 +73,9 @@ VARIANTS = {  # name → (title, serve flags; {max_batch} filled in)
         "dynamic micro-batching, planned passes (max batch {max_batch})",
         ["--max-batch", "{max_batch}"],
     ),
-    "window16": (
-        "dynamic micro-batching, planned passes from the 16 oldest (max batch {max_batch})",
-        ["--max-batch", "{max_batch}", "--plan-window", "16"],
+    "window32": (
+        "dynamic micro-batching, planned passes from the 32 oldest (max batch {max_batch})",
+        ["--max-batch", "{max_batch}", "--plan-window", "32"],
     ),
     "take": (
         "dynamic micro-batching, every planned pass of a take (max batch {max_batch})",

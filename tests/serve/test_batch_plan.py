@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from rewardlab.serve.memory import HeapTrimmer, rss_mib, trim_heap
-from rewardlab.serve.plan import PlanConfig, bucketed, pass_cost, plan_batches
+from rewardlab.serve.plan import BatchPolicy, PlanConfig, pass_cost, passes_now, plan_batches
 
 
 def _partitions(items: list[int]):
@@ -25,8 +25,7 @@ def _partitions(items: list[int]):
 
 def _feasible(passes: list[list[int]], lengths: list[int], cfg: PlanConfig) -> bool:
     return all(
-        len(p) <= cfg.max_rows
-        and (len(p) == 1 or len(p) * bucketed(max(lengths[i] for i in p), cfg.bucket) <= cfg.max_tokens)
+        len(p) <= cfg.max_rows and (len(p) == 1 or len(p) * max(lengths[i] for i in p) <= cfg.max_tokens)
         for p in passes
     )
 
@@ -53,7 +52,6 @@ def test_plan_is_optimal_against_every_partition(seed):
         overhead_tokens=rng.choice([0.0, 8.0, 48.0, 500.0]),
         max_tokens=rng.choice([200, 600, 8192]),
         max_rows=rng.choice([2, 3, 64]),
-        bucket=rng.choice([1, 16]),
     )
     passes = plan_batches(lengths, cfg)
     _check_shape(passes, lengths, cfg)
@@ -88,13 +86,31 @@ def test_bundled_length_mix_pads_far_less_than_one_batch():
     assert planned < 0.55 * one and planned < 0.9 * each  # 3297 vs 6192 and 3930 token-times
 
 
-def test_bucketing_rounds_up_and_config_is_checked():
-    assert [bucketed(n, 16) for n in (1, 16, 17, 40)] == [16, 16, 32, 48]
-    assert bucketed(7, 1) == 7
-    assert pass_cost([3, 17], PlanConfig(overhead_tokens=10, bucket=16)) == 10 + 2 * 32
-    for bad in ({"overhead_tokens": -1}, {"max_tokens": 0}, {"max_rows": 0}, {"bucket": 0}):
+def test_policies_pick_the_pass_of_the_oldest_or_everything():
+    lengths = [200, 5, 6, 190, 7, 100]  # oldest first
+    cfg = PlanConfig(overhead_tokens=48)
+    everything = plan_batches(lengths, cfg)
+    assert passes_now(lengths, BatchPolicy.TAKE, cfg) == everything
+    (now,) = passes_now(lengths, "planned", cfg)
+    assert 0 in now and now in everything  # the oldest (200 tokens) goes now, with its kind
+    assert sorted(lengths[i] for i in now) == [190, 200]
+    assert passes_now(lengths, "sorted", cfg) == [[1, 2, 4, 5, 3, 0]]
+    assert passes_now([], "planned", cfg) == []
+    with pytest.raises(ValueError):
+        passes_now(lengths, "fifo", cfg)
+
+
+def test_config_is_checked():
+    from rewardlab.serve import ServeConfig
+
+    for bad in ({"overhead_tokens": -1}, {"max_tokens": 0}, {"max_rows": 0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             PlanConfig(**bad)
+    with pytest.raises(ValueError, match="batch_policy: unknown 'fifo'"):
+        ServeConfig(batch_policy="fifo")
+    with pytest.raises(ValueError, match="pass_overhead_tokens"):
+        ServeConfig(pass_overhead_tokens=-1)
+    assert ServeConfig(batch_policy="take").batch_policy == BatchPolicy.TAKE
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc_trim and /proc")

@@ -240,3 +240,43 @@ def test_ensemble_std_in_extra_logs_and_penalty_in_score(tiny_bert, tmp_path):
         "helpful",
         "harmless",
     }
+
+
+def _burst(url: str, prompts: list[str], responses: list[str]) -> dict[int, float]:
+    """All requests at once, one sample each (OpenRLHF's shape); rewards by index."""
+    got: dict[int, float] = {}
+    barrier = threading.Barrier(len(prompts))
+
+    def client(i: int) -> None:
+        c = RewardClient(url)
+        barrier.wait()
+        rep = c.post("/get_reward", {"query": [prompts[i] + responses[i]], "prompts": [prompts[i]]})
+        assert rep.status == 200
+        got[i] = rep.body["rewards"][0]
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return got
+
+
+def test_planned_passes_pad_less_than_one_sorted_batch_and_match_offline(multi_dir):
+    n = 24  # lengths from a few tokens to ~150: one padded batch wastes most of its tokens
+    prompts = [f"Q{i}: {PROMPTS[i % 4]}" for i in range(n)]
+    responses = [" ".join(["word"] * (2 + (i * 37) % 150)) for i in range(n)]
+    health = {}
+    for policy in ("planned", "sorted"):
+        with running(
+            _state(multi_dir, max_batch=32, max_wait_ms=300, batch_policy=policy, plan_window=0)
+        ) as url:
+            got = _burst(url, prompts, responses)
+            health[policy] = RewardClient(url).get("/health").body
+        s = _offline(multi_dir, prompts, responses)
+        assert torch.allclose(torch.tensor([got[i] for i in range(n)]), s.reward, atol=1e-5)
+        assert health[policy]["samples"] == n and health[policy]["batch_policy"] == policy
+    planned, sorted_ = health["planned"], health["sorted"]
+    assert sorted_["batches"] == 1 and sorted_["padding_efficiency"] < 0.7
+    assert 1 < planned["batches"] < n and planned["padding_efficiency"] > 0.85
+    assert planned["rss_mib"] > 0 and planned["mean_latency_ms"] > 0

@@ -2,14 +2,17 @@
 
 Requests put their samples on one bounded queue and await futures; ONE worker thread owns the
 model, so the event loop never tokenizes or runs a forward pass. The worker waits for the first
-sample, then up to ``max_wait_ms`` for the take to fill to ``max_batch``; it tokenizes the whole
-take in one call and (policy ``planned``) cuts it into forward passes of similar lengths with
-:func:`rewardlab.serve.plan.plan_batches` — one pass over a random mix of lengths would pad every
-row to the longest — and answers each pass's requests as soon as that pass is scored. Policy
-``sorted`` scores the take as one length-sorted batch (the RM's token budget splits it), the
-design this replaced. A request that would overfill the queue is refused at once
-(:class:`Overloaded` → 503 with ``Retry-After``); samples of requests that gave up (timeout,
-disconnect) are skipped.
+sample, then up to ``max_wait_ms`` for the queue to fill to ``max_batch``; it tokenizes each
+sample once (all new samples of a window in one call), then picks the next passes from the
+oldest ``window`` queued samples with :func:`rewardlab.serve.plan.passes_now`: policy
+``planned`` scores the length-planned pass that holds the oldest sample, answers its requests,
+and plans again with whatever arrived meanwhile (one pass over a random mix of lengths would pad
+every row to the longest; re-planning keeps the oldest sample from being overtaken for long).
+``take`` scores every planned pass of the window, ``sorted`` the window as one length-sorted
+batch (the RM's token budget splits it; the design ``planned`` replaced). A request that would
+overfill the queue is refused at once (:class:`Overloaded` → 503 with ``Retry-After``); samples
+of requests that gave up (timeout, disconnect) are skipped. After each plan the heap is trimmed
+when the resident set grew past a bound (:mod:`rewardlab.serve.memory`).
 """
 
 from __future__ import annotations
@@ -21,19 +24,10 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Protocol
 
 from rewardlab.serve.memory import HeapTrimmer
-from rewardlab.serve.plan import PlanConfig, bucketed, plan_batches
-
-
-class BatchPolicy(str, Enum):
-    """How the worker cuts a take into forward passes."""
-
-    PLANNED = "planned"  # the planned pass holding the oldest sample, re-planned after every pass
-    TAKE = "take"  # take the queue, score all its planned passes
-    SORTED = "sorted"  # the whole take as one length-sorted batch
+from rewardlab.serve.plan import BatchPolicy, PlanConfig, passes_now
 
 
 class BatchFn(Protocol):
@@ -58,9 +52,9 @@ class BatchStats:
     largest_batch: int = 0
     rejected: int = 0  # requests refused with 503
     batch_sizes: dict[int, int] = field(default_factory=dict)  # size → how many batches
-    takes: int = 0  # times the worker emptied (part of) the queue
+    takes: int = 0  # plans made (planned: one per pass; take, sorted: one per window)
     tokens: int = 0  # real tokens scored
-    padded_tokens: int = 0  # tokens after padding each pass to its longest (bucketed) row
+    padded_tokens: int = 0  # tokens after padding each pass to its longest row
     busy_s: float = 0.0  # worker time spent tokenizing and scoring
     wait_s: float = 0.0  # summed over samples: queued → answered
     trims: int = 0  # heap trims (rewardlab.serve.memory)
@@ -81,7 +75,7 @@ class BatchStats:
             "mean_latency_ms": round(1000 * self.wait_s / self.samples, 1) if self.samples else None,
         }
 
-    def count(self, lengths: list[int], bucket: int) -> None:
+    def count(self, lengths: list[int]) -> None:
         """Count one scored pass of rows of these lengths."""
         n = len(lengths)
         self.batches += 1
@@ -89,7 +83,7 @@ class BatchStats:
         self.largest_batch = max(self.largest_batch, n)
         self.batch_sizes[n] = self.batch_sizes.get(n, 0) + 1
         self.tokens += sum(lengths)
-        self.padded_tokens += n * bucketed(max(lengths), bucket) if lengths else 0
+        self.padded_tokens += n * max(lengths) if lengths else 0
 
 
 @dataclass
@@ -214,12 +208,7 @@ class MicroBatcher:
     def _passes(self, window: list[_Job]) -> list[list[_Job]]:
         """The passes to score now, by the policy (the window is oldest first)."""
         lengths = [j.item.length for j in window]
-        if self.policy == BatchPolicy.SORTED:
-            return [sorted(window, key=lambda j: j.item.length)]
-        passes = [[window[i] for i in p] for p in plan_batches(lengths, self.plan)]
-        if self.policy == BatchPolicy.TAKE:
-            return passes
-        return [next(p for p in passes if any(j is window[0] for j in p))]
+        return [[window[i] for i in p] for p in passes_now(lengths, self.policy, self.plan)]
 
     def _run(self) -> None:
         while (window := self._window()) is not None:
@@ -235,7 +224,7 @@ class MicroBatcher:
                 except Exception as e:  # delivered to every request of the pass
                     results, error = [None] * len(p), e
                 self.stats.busy_s += time.perf_counter() - t0
-                self.stats.count([j.item.length for j in p], self.plan.bucket)
+                self.stats.count([j.item.length for j in p])
                 self._answer(p, results, error)
             self.stats.takes += 1
             if self.trimmer is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardlab.models.fast_score import Precision
-from rewardlab.serve.batching import BatchPolicy
+from rewardlab.serve.plan import BatchPolicy
 
 TOKEN_ENV = "REWARDLAB_TOKEN"  # the bearer token when --token is not given
 
@@ -52,10 +52,10 @@ class ServeConfig:
         },
     )
     plan_window: int = field(
-        default=0,
+        default=16,
         metadata={
-            "help": "planned: how many of the oldest queued responses each pass is chosen from "
-            "(0: --max-batch)"
+            "help": "how many of the oldest queued responses each pass is planned from (0: --max-batch); "
+            "smaller: less overtaking, a shorter latency tail"
         },
     )
     pass_overhead_tokens: float = field(
@@ -110,6 +110,8 @@ class ServeConfig:
             raise ValueError(
                 f"batch_policy: unknown {self.batch_policy!r}; choose one of {choices}"
             ) from None
+        if self.plan_window < 0:
+            raise ValueError(f"plan_window: must be >= 0, got {self.plan_window}")
         if self.pass_overhead_tokens < 0:
             raise ValueError(f"pass_overhead_tokens: must be >= 0, got {self.pass_overhead_tokens}")
         if self.normalize_on is not None:

@@ -9,14 +9,23 @@ bundled texts, ~1.9× the real tokens at 12 rows); one pass per row pays the fix
 
 :func:`plan_batches` sorts the samples by length and splits them into contiguous runs with the
 smallest total cost (dynamic programming, exact for this cost), each run within a padded-token
-budget and a row limit. :func:`padded_lengths` rounds a pass's padded length up to a few bucket
-lengths so the allocator sees a bounded set of tensor shapes (``bucket=1``: no rounding).
+budget and a row limit; :func:`passes_now` picks, by the :class:`BatchPolicy`, which of them
+the worker scores next.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
+
+
+class BatchPolicy(str, Enum):
+    """Which passes the worker scores from the oldest queued samples (see :func:`passes_now`)."""
+
+    PLANNED = "planned"  # the planned pass holding the oldest sample; re-planned after every pass
+    TAKE = "take"  # every planned pass of the window, shortest first
+    SORTED = "sorted"  # the whole window as one length-sorted batch (the design planned replaced)
 
 
 @dataclass(frozen=True)
@@ -26,26 +35,20 @@ class PlanConfig:
     overhead_tokens: float = 48.0  # fixed cost of one forward pass, in padded tokens
     max_tokens: int = 8192  # most padded tokens in one pass (a single longer row still runs)
     max_rows: int = 64  # most rows in one pass
-    bucket: int = 1  # pad each pass to a multiple of this many tokens (1: to the longest row)
 
     def __post_init__(self) -> None:
         if self.overhead_tokens < 0:
             raise ValueError(f"overhead_tokens: must be >= 0, got {self.overhead_tokens}")
-        for name in ("max_tokens", "max_rows", "bucket"):
+        for name in ("max_tokens", "max_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-
-
-def bucketed(length: int, bucket: int) -> int:
-    """``length`` rounded up to a multiple of ``bucket`` (at least ``bucket``)."""
-    return max(bucket, -(-length // bucket) * bucket)
 
 
 def pass_cost(lengths: Sequence[int], cfg: PlanConfig) -> float:
     """Modelled cost of one pass over ``lengths`` (padded tokens + the fixed cost)."""
     if not lengths:
         return 0.0
-    return cfg.overhead_tokens + len(lengths) * bucketed(max(lengths), cfg.bucket)
+    return cfg.overhead_tokens + len(lengths) * max(lengths)
 
 
 def plan_batches(lengths: Sequence[int], cfg: PlanConfig | None = None) -> list[list[int]]:
@@ -58,7 +61,7 @@ def plan_batches(lengths: Sequence[int], cfg: PlanConfig | None = None) -> list[
     best = [0.0] + [float("inf")] * n  # best[j]: cheapest plan of the j shortest
     cut = [0] * (n + 1)  # cut[j]: where the last pass of that plan begins
     for j in range(1, n + 1):
-        longest = bucketed(lengths[order[j - 1]], cfg.bucket)
+        longest = lengths[order[j - 1]]
         for i in range(j - 1, max(j - cfg.max_rows, 0) - 1, -1):
             rows = j - i
             if rows > 1 and rows * longest > cfg.max_tokens:
@@ -71,3 +74,20 @@ def plan_batches(lengths: Sequence[int], cfg: PlanConfig | None = None) -> list[
         passes.append(order[cut[j] : j])
         j = cut[j]
     return passes[::-1]
+
+
+def passes_now(
+    lengths: Sequence[int], policy: BatchPolicy | str, cfg: PlanConfig | None = None
+) -> list[list[int]]:
+    """The passes to score next from a window of queued samples, ``lengths`` oldest first.
+
+    ``planned``: the one pass of :func:`plan_batches` that holds the oldest sample (so it is
+    never overtaken for long; the rest wait for the next plan, made with newer arrivals);
+    ``take``: every planned pass; ``sorted``: one pass of the whole window, by length."""
+    policy = BatchPolicy(policy)
+    if not lengths:
+        return []
+    if policy == BatchPolicy.SORTED:
+        return [sorted(range(len(lengths)), key=lambda i: (lengths[i], i))]
+    passes = plan_batches(lengths, cfg)
+    return passes if policy == BatchPolicy.TAKE else [next(p for p in passes if 0 in p)]
