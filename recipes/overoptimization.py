@@ -232,6 +232,9 @@ def main() -> None:
     )
     ap.add_argument("--only-samples", action="store_true", help="stop after sampling (resumable)")
     ap.add_argument(
+        "--only-models", action="store_true", help="train/fit the RMs only (e.g. beside a sampling run)"
+    )
+    ap.add_argument(
         "--report-pairs", type=int, default=150, help="pairs per set for the calibration report (0 = skip)"
     )
     args = ap.parse_args()
@@ -242,6 +245,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     split = hh_splits()
+    if args.only_models:
+        build_rms(args, out)
+        log.info("models ready (%.0fs)", time.perf_counter() - t0)
+        return
     prompts = policy_prompts(args.prompts)
     samples = generate(args, prompts)
     log.info("samples ready (%.0fs)", time.perf_counter() - t0)
@@ -350,6 +357,11 @@ def analyse(args, prompts, samples, gold_rm, post, ens, ens_rm) -> dict:
         ),
         "setup": {k: v for k, v in vars(args).items()},
         "prior_precision": post.prior_precision,
+        "posterior": {
+            "hessian": post.cfg.hessian.value,
+            "subset": post.cfg.subset.value,
+            "n_params": post.n_params,
+        },
     }
 
 
