@@ -70,7 +70,7 @@ def rss_mb(pid: int) -> float:
 
 VARIANTS = {  # name → (title, serve flags; {max_batch} filled in)
     "planned": (
-        "dynamic micro-batching, planned passes (max batch {max_batch})",
+        "dynamic micro-batching, planned passes from the 16 oldest (max batch {max_batch})",
         ["--max-batch", "{max_batch}"],
     ),
     "window32": (

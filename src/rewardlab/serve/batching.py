@@ -124,7 +124,8 @@ class MicroBatcher:
     ) -> None:
         self.fn, self.max_batch, self.max_wait, self.max_queue = fn, max_batch, max_wait_ms / 1000, max_queue
         self.policy, self.plan = BatchPolicy(policy), plan or PlanConfig(max_rows=max_batch)
-        self.window = window or max_batch  # the oldest samples a pass is planned from
+        # the oldest samples a pass is planned from (sorted: the whole take, as the old design)
+        self.window = max_batch if self.policy == BatchPolicy.SORTED else (window or max_batch)
         # None: never trim; else malloc_trim when the RSS grew that much (rewardlab.serve.memory)
         self.trimmer = None if rss_bound_mib is None else HeapTrimmer(rss_bound_mib)
         self.stats = BatchStats()
@@ -168,7 +169,7 @@ class MicroBatcher:
         return list(await asyncio.gather(*(j.future for j in jobs)))
 
     def _window(self) -> list[_Job] | None:
-        """Block until a pass is due; the oldest ``max_batch`` queued jobs (still queued), or
+        """Block until a pass is due; the oldest ``window`` queued jobs (still queued), or
         ``None`` when stopping. An idle queue waits up to ``max_wait_ms`` for more samples."""
         with self._cond:
             while not self._pending and not self._stopping:

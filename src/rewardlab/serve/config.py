@@ -54,8 +54,8 @@ class ServeConfig:
     plan_window: int = field(
         default=16,
         metadata={
-            "help": "how many of the oldest queued responses each pass is planned from (0: --max-batch); "
-            "smaller: less overtaking, a shorter latency tail"
+            "help": "planned/take: how many of the oldest queued responses each pass is planned from "
+            "(0: --max-batch; sorted always takes --max-batch); smaller: a shorter latency tail"
         },
     )
     pass_overhead_tokens: float = field(
