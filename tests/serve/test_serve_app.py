@@ -101,22 +101,8 @@ def test_concurrent_single_sample_requests_are_batched(multi_dir):
     n = 24
     prompts = [f"Question {i}: {PROMPTS[i % 4]}" for i in range(n)]
     responses = [RESPONSES[i % 4] * (1 + i % 3) for i in range(n)]
-    got: dict[int, float] = {}
     with running(_state(multi_dir, max_batch=16, max_wait_ms=50)) as url:
-        barrier = threading.Barrier(n)
-
-        def client(i: int) -> None:
-            c = RewardClient(url)
-            barrier.wait()
-            rep = c.post("/get_reward", {"query": [prompts[i] + responses[i]], "prompts": [prompts[i]]})
-            assert rep.status == 200
-            got[i] = rep.body["rewards"][0]
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        got = _burst(url, prompts, responses)
         health = RewardClient(url).get("/health").body
     assert len(got) == n and health["samples"] == n
     assert health["batches"] < n and health["largest_batch"] > 1  # requests shared forward passes
