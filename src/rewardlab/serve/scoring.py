@@ -123,12 +123,8 @@ class Scorer:
         batch_tokens: int = 8192,
         max_rows: int = 64,
     ):
-        self.loaded, self.norm, self.batch_tokens, self.max_rows = (
-            loaded,
-            normalization,
-            batch_tokens,
-            max_rows,
-        )
+        self.loaded, self.norm = loaded, normalization
+        self.batch_tokens, self.max_rows = batch_tokens, max_rows
         self.map_path = not loaded.knowledge and loaded.uncertainty_source is None
 
     def normalizes(self, scalarizer: str | None) -> bool:
