@@ -108,21 +108,11 @@ def train_rm(out: Path, train_set: TrainSet, limit: int, epochs: int, seed: int)
 def evaluate_rms(rms: dict[str, Path], scalarizer: str, n: int, seed: int = 0) -> dict:
     """Held-out pairwise accuracy of each RM (the proxy scalarized as in training) on ``n`` seeded
     pairs of each test set the prompts come from (+ qa-feedback), beside the length heuristics."""
-    import random
-
-    from rewardlab.evaluate.evaluator import evaluate
+    from rewardlab.evaluate.evaluator import heldout_accuracy
     from rewardlab.models.reward_model import RewardModel
 
-    sets = {s: bundled_set(s, seed) for s in ("hh-test", "pandalm-test", "qafeedback-test")}
-    sets = {s: random.Random(seed).sample(v, min(n, len(v))) for s, v in sets.items()}
-    out: dict = {}
-    for name, path in rms.items():
-        rm = RewardModel.load(path)
-        for s, pairs in sets.items():
-            m = evaluate(rm, pairs, scalarizer=scalarizer if rm.cfg.num_objectives > 1 else None)
-            keep = ("n", "accuracy", "longer_accuracy", "shorter_accuracy")
-            out.setdefault(s, {})[name] = {k: m[k] for k in keep if k in m}
-    return out
+    loaded = {name: RewardModel.load(path) for name, path in rms.items()}
+    return heldout_accuracy(loaded, ("hh-test", "pandalm-test", "qafeedback-test"), n, seed, scalarizer)
 
 
 def before_after(policies: dict[str, str], rows: list[dict], funcs: dict, samples: int, max_new: int) -> dict:

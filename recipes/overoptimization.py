@@ -368,17 +368,9 @@ def analyse(args, prompts, samples, gold_rm, post, ens, ens_rm) -> dict:
 def heldout(rms: dict, limit: int) -> dict:
     """Pairwise accuracy of each RM on seeded held-out test pairs of the three sources and on
     LLMBar / HHH, beside the length heuristics (how good is the gold, how weak the proxy)."""
-    from rewardlab.data.bundled import bundled_set
-    from rewardlab.evaluate.evaluator import evaluate
+    from rewardlab.evaluate.evaluator import heldout_accuracy
 
-    names = ("hh-test", "pandalm-test", "qafeedback-test", "llmbar", "hhh")
-    sets = {s: bundled_set(s) for s in names}
-    sets = {s: random.Random(0).sample(v, min(limit, len(v))) for s, v in sets.items()}
-    keep = ("n", "accuracy", "longer_accuracy", "shorter_accuracy")
-    return {
-        s: {k: {m: r for m, r in evaluate(rm, pairs).items() if m in keep} for k, rm in rms.items()}
-        for s, pairs in sets.items()
-    }
+    return heldout_accuracy(rms, ("hh-test", "pandalm-test", "qafeedback-test", "llmbar", "hhh"), limit)
 
 
 def _spearman(a: torch.Tensor, b: torch.Tensor) -> float:

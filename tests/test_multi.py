@@ -174,3 +174,17 @@ def test_evaluate_table_lists_objectives(multi_run):
     )
     assert res.exit_code == 0, res.output
     assert "objectives" in res.output and "helpful" in res.output and "harmless" in res.output
+
+
+def test_heldout_accuracy_is_evaluate_on_the_seeded_sample(tiny_bert):
+    import random
+
+    from rewardlab.data.bundled import bundled_set
+    from rewardlab.evaluate.evaluator import heldout_accuracy
+
+    rm = RewardModel.build(ModelConfig(backbone=tiny_bert, max_length=48, lora_r=2))
+    got = heldout_accuracy({"a": rm}, ("hhh",), 5, seed=3)
+    pairs = random.Random(3).sample(bundled_set("hhh", 3), 5)
+    want = evaluate(rm, pairs)
+    assert got["hhh"]["a"] == {k: want[k] for k in ("n", "accuracy", "longer_accuracy", "shorter_accuracy")}
+    assert got["hhh"]["a"]["n"] == 5

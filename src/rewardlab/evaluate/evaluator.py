@@ -77,3 +77,30 @@ def evaluate(rm: RewardModel, pairs: list[PreferencePair], scalarizer: str | Non
     result["scalarizer"] = name
     result["objectives"] = objective_accuracy(pairs, rc, rr, rm.cfg.objectives)
     return result
+
+
+HEADLINE = ("n", "accuracy", "longer_accuracy", "shorter_accuracy")
+
+
+def heldout_accuracy(
+    rms: dict[str, RewardModel],
+    sets: tuple[str, ...],
+    limit: int,
+    seed: int = 0,
+    scalarizer: str | None = None,
+) -> dict[str, dict[str, dict]]:
+    """``set → RM name → {n, accuracy, longer_accuracy, shorter_accuracy}`` on a seeded sample of
+    ``limit`` pairs of each bundled set (all when smaller): each RM beside both length heuristics
+    on the same pairs (a multi-objective RM scalarized by ``scalarizer`` or its own)."""
+    import random
+
+    from rewardlab.data.bundled import bundled_set
+
+    out: dict[str, dict[str, dict]] = {}
+    for s in sets:
+        pairs = bundled_set(s, seed)
+        pairs = random.Random(seed).sample(pairs, min(limit, len(pairs)))
+        for name, rm in rms.items():
+            m = evaluate(rm, pairs, scalarizer=scalarizer)
+            out.setdefault(s, {})[name] = {k: m[k] for k in HEADLINE if k in m}
+    return out
