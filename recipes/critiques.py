@@ -12,9 +12,11 @@ Conditions are a registry (:data:`CONDITIONS`), applied to train, validation and
   cyclic permutation: no response keeps its own), i.e. fluent critiques about another answer;
 * ``none`` (e) — no critique (a plain RM on the same pairs).
 
-The LLM-critic conditions (b, c: ``rewardlab critique`` with a good / degraded critic) plug in
-as further ``CONDITIONS.add(name, Condition(...))`` entries whose ``transform`` fills the pairs'
-critiques; they are not run here.
+* ``llm-1.5b`` (b) / ``llm-135m`` (c) — a critique by the default LLM (Qwen2.5-Coder-1.5B) / by
+  SmolLM2-135M, both with the bundled ``critique_brief`` prompt, greedy, ≤ 64 new tokens: read from
+  the shipped ``data/generated/critiques/feedbackqa-MODEL.jsonl`` (``rewardlab critique`` output;
+  its ``.meta.json`` is the configuration fingerprint). ``--generate MODEL`` writes (resumes) that
+  file for the validation pairs, the test pairs and the training pool, in that order.
 
 Every (condition, size, seed) trains on the same seeded subset of a fixed pool of ``--pool`` (800)
 training pairs (paired across conditions; at 800 every seed has the whole pool and differs in
@@ -108,7 +110,64 @@ CONDITIONS.add(
     "shuffled", Condition("(d) the same critiques permuted across responses", True, shuffle_critiques)
 )
 CONDITIONS.add("none", Condition("(e) no critique", critiques=False))
-# (b) / (c): LLM critics — register a Condition whose transform fills critiques from `rewardlab critique`.
+
+GENERATED = Path(__file__).resolve().parents[1] / "data" / "generated" / "critiques"
+CRITICS = {"llm-1.5b": "qwen2.5-1.5b", "llm-135m": "smollm2"}  # condition -> local LLM alias
+
+
+def critic_file(model: str) -> Path:
+    """Where the shipped critiques of ``model`` live."""
+    return GENERATED / f"feedbackqa-{model}.jsonl"
+
+
+def read_critic(path: Path) -> dict[tuple[str, str], str]:
+    """(question, passage id) → critique, from a ``rewardlab critique`` output file."""
+    table: dict[tuple[str, str], str] = {}
+    for n, line in enumerate(path.open(), 1):
+        try:
+            row = json.loads(line)
+            meta = row["metadata"]
+            table.update({(meta["question"], meta[f"{s}_passage_id"]): row["critiques"][s] for s in SIDES})
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise SystemExit(f"{path}:{n}: not a critiqued FeedbackQA pair ({e})") from e
+    return table
+
+
+def llm_critiques(model: str) -> Callable[[list[PreferencePair], int], list[PreferencePair]]:
+    """A condition transform: every response's critique by ``model``, from :func:`critic_file`.
+    Refuses (naming the file and a missing response) when the file lacks any response."""
+
+    def transform(pairs: list[PreferencePair], seed: int) -> list[PreferencePair]:
+        path = critic_file(model)
+        table = read_critic(path) if path.exists() else {}
+        missing = [_response_key(p, s) for p in pairs for s in SIDES if _response_key(p, s) not in table]
+        if missing:
+            raise SystemExit(
+                f"{path}: no {model} critique for {len(missing)} response(s), e.g. question "
+                f"{missing[0][0]!r} passage {missing[0][1]!r}; run: python recipes/critiques.py "
+                f"--generate {model} (with the same --pool/--test-pairs/--validation-pairs)"
+            )
+        return [
+            dataclasses.replace(p, critiques={s: table[_response_key(p, s)] for s in SIDES}) for p in pairs
+        ]
+
+    return transform
+
+
+CONDITIONS.add("llm-1.5b", Condition("(b) Qwen2.5-Coder-1.5B critic", True, llm_critiques("qwen2.5-1.5b")))
+CONDITIONS.add("llm-135m", Condition("(c) SmolLM2-135M critic", True, llm_critiques("smollm2")))
+
+
+def generate_critiques(model: str, pairs: list[PreferencePair], threads: int, batch: int = 32) -> dict:
+    """Write (resume) ``critic_file(model)``: ``model``'s critique of both responses of every pair,
+    prompt ``critique_brief``, greedy, ≤ 64 new tokens. Returns the job's QC summary."""
+    from rewardlab.feedback.critique import CritiqueConfig, critique_pairs
+    from rewardlab.llm import GenerationConfig, LocalBackend
+
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    backend = LocalBackend(model, threads=threads, batch_size=batch)  # decoding is memory-bound: wide batches
+    cfg, gen = CritiqueConfig(template="critique_brief"), GenerationConfig(max_new_tokens=64, temperature=0.0)
+    return critique_pairs(pairs, backend, critic_file(model), cfg, gen, batch_size=batch // 2).summary()
 
 
 def model_config(cond: Condition, args) -> ModelConfig:
@@ -361,6 +420,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (shared CPU: 1)")
     ap.add_argument("--limit", type=int, default=0, help="at most N pairs per split (smoke runs)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--generate", default="", help="write the critiques of this LLM (qwen2.5-1.5b, smollm2)")
+    ap.add_argument("--gen-batch", type=int, default=32, help="--generate: conversations per forward")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
@@ -374,6 +435,10 @@ def main() -> None:
     splits["test"] = sample(splits["test"], args.test_pairs)
     n_train = len(splits["train"])
     pool_ids = pool(n_train, args.pool)
+    if args.generate:
+        needed = splits["validation"] + splits["test"] + [splits["train"][i] for i in pool_ids]
+        log.info("%s", generate_critiques(args.generate, needed, args.threads, args.gen_batch))
+        return
     todo = [] if args.report_only else plan(args, n_train, done)
     data, trunks = {}, {}
     for name, size, seed in todo:

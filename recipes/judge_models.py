@@ -165,9 +165,15 @@ def judge_rows(
     return rows
 
 
+def content_id(key: str) -> str:
+    """The content-hash part of an ``item_key``: one pair drawn at another index in a larger
+    sample (``hh-test:100`` after ``hh-test:48``) is the same pair, judged and counted once."""
+    return key.rpartition(":")[2]
+
+
 def done_keys(path: Path) -> set[tuple[str, str, str, str]]:
-    """(model, variant, set, key) of every row written so far (by this or another process)."""
-    return {(r["model"], r["variant"], r["set"], r["key"]) for r in read_rows(path)}
+    """(model, variant, set, content id) of every row written so far (by this or another process)."""
+    return {(r["model"], r["variant"], r["set"], content_id(r["key"])) for r in read_rows(path)}
 
 
 def run_set(backend: LocalBackend, model: str, variants: list[str], spec: str, args, out: Path) -> None:
@@ -177,7 +183,7 @@ def run_set(backend: LocalBackend, model: str, variants: list[str], spec: str, a
     ``--reverse`` on the same set works from the other end and the two meet without overlap."""
     set_name, pairs = load_set(spec, args.seed)
     path = out / "rows.jsonl"
-    keyed = [(i, p, item_key(i, p.prompt, p.chosen, p.rejected)) for i, p in enumerate(pairs)]
+    keyed = [(i, p, content_id(item_key(i, p.prompt, p.chosen, p.rejected))) for i, p in enumerate(pairs)]
     steps = list(range(0, len(keyed), args.pairs_per_step))
     log.info("%s / %s: %d pairs, variants %s", model, set_name, len(pairs), variants)
     for s in reversed(steps) if args.reverse else steps:
@@ -228,7 +234,7 @@ def write_table(out: Path) -> None:
     cells: dict[tuple[str, str, str], list[dict]] = {}
     seen = set()
     for r in rows:  # the first row per pair counts (two processes may overlap by one step)
-        k = (r["model"], r["variant"], r["set"], r["key"])
+        k = (r["model"], r["variant"], r["set"], content_id(r["key"]))
         if k not in seen:
             seen.add(k)
             cells.setdefault(k[:3], []).append(r)

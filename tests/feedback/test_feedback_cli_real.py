@@ -101,6 +101,31 @@ def test_judge_cli(tmp_path: Path, cache: Path, short: dict) -> None:
 
 
 @pytest.mark.slow
+def test_judge_cli_calibrated(tmp_path: Path, cache: Path, short: dict) -> None:
+    """--calibrate-on with the real model: the labelled pairs are judged into OUT.calibration.jsonl,
+    one scale per principle is fitted, and every label is σ(a·z) of its own p_ab / p_ba."""
+    from rewardlab.feedback.calibration import calibrate, fit_scale, order_logodds
+
+    out = tmp_path / "j.jsonl"
+    args = ["judge", "--data", short["pairs"], "--limit", "2", "--principles", "helpfulness", *FAST]
+    rows = run_twice(cache, [*args, "--calibrate-on", short["pairs"]], out, gen=False)
+    lab = read_jsonl(Path(f"{out}.calibration.jsonl"))
+    assert len(lab) == 3
+    z_lab = [
+        order_logodds(
+            r["metadata"]["judge"]["helpfulness"]["p_ab"], r["metadata"]["judge"]["helpfulness"]["p_ba"]
+        )
+        for r in lab
+    ]
+    scale = fit_scale(z_lab, [1.0] * 3)
+    for r in rows:
+        assert r["metadata"]["judge_calibration"]["helpfulness"] == {"scale": scale, "pairs": 3}
+        rec = r["metadata"]["judge"]["helpfulness"]
+        want = calibrate([order_logodds(rec["p_ab"], rec["p_ba"])], scale)[0]
+        assert r["labels"]["helpfulness"] == pytest.approx(want)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["rmboost", "rlaif"])
 def test_generate_cli(tmp_path: Path, cache: Path, short: dict, method: str) -> None:
     out = tmp_path / f"{method}.jsonl"

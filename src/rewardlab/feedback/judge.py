@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardlab.data.schema import PreferencePair
-from rewardlab.feedback.common import Template, item_key, render_prompt
+from rewardlab.feedback.calibration import calibrate, fit_scale, order_logodds
+from rewardlab.feedback.common import Template, item_key, load_pair_input, render_prompt
 from rewardlab.feedback.jobs import job_config, run_job
 from rewardlab.feedback.judge_methods import (
     DEFAULT_JUDGE_VARIANT,
@@ -87,6 +88,15 @@ class JudgeConfig:
     both_orders: bool = field(
         default=True, metadata={"help": "ask in both orders and average (ab methods only)"}
     )
+    calibrate_on: str = field(
+        default="",
+        metadata={
+            "help": "labelled pairs (a file or bundled set; chosen is better) to fit one scale a per "
+            "principle on: labels become sigma(a*z), z the position-debiased log-odds (same "
+            "decisions); their judgements go to OUT.calibration.jsonl. Use 50+ pairs of the same "
+            "principle and kind of data"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.principles:
@@ -102,6 +112,8 @@ class JudgeConfig:
             raise ValueError(f"method: unknown {self.method!r}; choose one of {sorted(JUDGE_VARIANTS)}")
         if not self.both_orders and JUDGE_VARIANTS[self.method].method != "ab":
             raise ValueError(f"both_orders: method {self.method!r} always judges both orders")
+        if self.calibrate_on and not self.both_orders:
+            raise ValueError("calibrate_on: needs both orders (z uses p_ab and p_ba)")
 
     def resolve(self) -> list[Principle]:
         """The principles as objects (registered or user-defined)."""
@@ -160,11 +172,37 @@ class JudgeStats:
         return stats
 
 
+def _label_p(res: dict, fit: dict | None) -> float:
+    """The judge's P(first better): its own ``p``, or σ(a·z) under a calibration fit."""
+    if fit is None:
+        return res["p"]
+    return calibrate([order_logodds(res["p_ab"], res["p_ba"])], fit["scale"])[0]
+
+
 def order_record(res: dict) -> dict:
     """What a row keeps of one principle's judgement: ``p_ab``, ``p_ba`` (always) and the method's
     extras (rationales, pointwise scores); ``p`` is the label itself."""
     extras = {k: v for k, v in res.items() if k not in ("p", "p_ab", "p_ba")}
     return {"p_ab": res["p_ab"], "p_ba": res["p_ba"], **extras}
+
+
+def fit_calibration(
+    backend: LLMBackend, cfg: JudgeConfig, out: str | Path, batch_size: int = 8
+) -> dict[str, dict[str, float]]:
+    """Judge ``cfg.calibrate_on``'s labelled pairs (resumable, into ``OUT.calibration.jsonl``) and
+    fit each principle's scale (:func:`~rewardlab.feedback.calibration.fit_scale`): the target is
+    1 (chosen better), 0 for a "more is worse" principle. Returns {principle: {scale, pairs}}."""
+    pairs = load_pair_input(cfg.calibrate_on)
+    if not pairs:
+        raise ValueError(f"calibrate_on: {cfg.calibrate_on} holds no pairs")
+    plain = dataclasses.replace(cfg, calibrate_on="")
+    rows, _, _ = judge_pairs(pairs, backend, f"{out}.calibration.jsonl", plain, None, batch_size)
+    fits = {}
+    for pr in cfg.resolve():
+        recs = [row["metadata"]["judge"][pr.name] for row in rows]
+        z = [order_logodds(r["p_ab"], r["p_ba"]) for r in recs]
+        fits[pr.name] = {"scale": fit_scale(z, [pr.to_label(1.0)] * len(z)), "pairs": len(z)}
+    return fits
 
 
 def judge_pairs(
@@ -181,6 +219,7 @@ def judge_pairs(
     cfg = cfg or JudgeConfig()
     principles, variant = cfg.resolve(), cfg.variant()
     template = variant.load_template()
+    fits = fit_calibration(backend, cfg, out, batch_size) if cfg.calibrate_on else {}
     todo = list(enumerate(pairs))[:limit] if limit is not None else list(enumerate(pairs))
 
     def work(batch: list[tuple[int, PreferencePair]]) -> list[dict]:
@@ -189,8 +228,12 @@ def judge_pairs(
         rows = []
         for (_, pair), res in zip(batch, results, strict=True):
             labels = dict(pair.labels)
-            labels.update({pr.name: pr.to_label(res[pr.name]["p"]) for pr in principles})
+            labels.update(
+                {pr.name: pr.to_label(_label_p(res[pr.name], fits.get(pr.name))) for pr in principles}
+            )
             meta = dict(pair.metadata)
+            if fits:
+                meta["judge_calibration"] = fits
             orders = {pr.name: order_record(res[pr.name]) for pr in principles}
             meta["judge"] = {**meta.get("judge", {}), **orders}
             meta["judge_by"] = f"{backend.name}:{backend.model}"
@@ -199,6 +242,7 @@ def judge_pairs(
         return rows
 
     key = lambda item: item_key(item[0], item[1].prompt, item[1].chosen, item[1].rejected)  # noqa: E731
-    config = job_config("judge", backend, cfg=cfg, principles=principles, template=template)
+    extra = {"calibration": fits} if fits else {}  # another fit is another configuration
+    config = job_config("judge", backend, cfg=cfg, principles=principles, template=template, **extra)
     rows, n_new = run_job(todo, work, out, key, batch_size, "judge", config)
     return rows, JudgeStats.from_rows(rows, principles), n_new
