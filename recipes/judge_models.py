@@ -32,6 +32,7 @@ from rewardlab.data.bundled import ROOT, bundled_set
 from rewardlab.data.load import load_pairs
 from rewardlab.data.schema import PreferencePair
 from rewardlab.evaluate.metrics import mean_ci95
+from rewardlab.feedback.calibration import brier, calibrate, ece, fit_scale, nll, order_logodds
 from rewardlab.feedback.common import item_key, render_prompt
 from rewardlab.feedback.judge_methods import JUDGE_VARIANTS
 from rewardlab.feedback.principles import PRINCIPLES
@@ -55,6 +56,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--label", default="", help="name in rows/table (default: model[:dtype]); one model")
     ap.add_argument("--reverse", action="store_true", help="work from the last pair (a 2nd process)")
     ap.add_argument("--table-only", action="store_true", help="rewrite table.md from rows.jsonl")
+    ap.add_argument(
+        "--calibrate-on", default="", help="with --table-only: calibration.md, scales fitted on this set"
+    )
     return ap.parse_args()
 
 
@@ -275,6 +279,74 @@ def write_table(out: Path) -> None:
     (out / "table.md").write_text("\n".join(lines) + "\n")
 
 
+def _z(r: dict) -> float:
+    return order_logodds(r["p_ab"], r["p_ba"])
+
+
+def calibration_rows(fit: list[dict], test: list[dict]) -> dict[str, str]:
+    """Raw vs calibrated NLL / Brier / ECE on ``test`` with the scale fitted on ``fit`` (rows of
+    one model and variant, chosen first, so the target is 1), and the paired per-pair ΔNLL, ΔBrier."""
+    a = fit_scale([_z(r) for r in fit], [1.0] * len(fit))
+    raw, cal, y = [r["p"] for r in test], calibrate([_z(r) for r in test], a), [1.0] * len(test)
+    d_nll = [nll([c], [1.0]) - nll([p], [1.0]) for p, c in zip(raw, cal, strict=True)]
+    d_brier = [brier([c], [1.0]) - brier([p], [1.0]) for p, c in zip(raw, cal, strict=True)]
+    m, h = mean_ci95(d_nll)
+    mb, hb = mean_ci95(d_brier)
+    return {
+        "scale": f"{a:.3g}",
+        "NLL": f"{nll(raw, y):.3f} → {nll(cal, y):.3f}",
+        "ΔNLL": f"{m:+.3f} ± {h:.3f}",
+        "Brier": f"{brier(raw, y):.3f} → {brier(cal, y):.3f}",
+        "ΔBrier": f"{mb:+.3f} ± {hb:.3f}",
+        "ECE": f"{ece(raw, y):.3f} → {ece(cal, y):.3f}",
+    }
+
+
+def write_calibration(out: Path, fit_set: str) -> None:
+    """``OUT/calibration.md``: per (model, variant), the scale fitted on ``fit_set`` applied to every
+    other set (transfer), and each set calibrated on itself by 2-fold cross-fitting (halves by
+    position in the file; each half scored with the other's scale)."""
+    cells: dict[tuple[str, str, str], dict[str, dict]] = {}
+    for r in read_rows(out / "rows.jsonl"):
+        if r.get("p_ba") is not None:
+            cells.setdefault((r["model"], r["variant"], r["set"]), {}).setdefault(content_id(r["key"]), r)
+    cols = ["scale", "NLL", "ΔNLL", "Brier", "ΔBrier", "ECE"]
+    lines = [
+        "| model | variant | fitted on | scored on | n | " + " | ".join(cols) + " |",
+        "|" + "---|" * (5 + len(cols)),
+    ]
+    for (m, v, s), rows in sorted(cells.items()):
+        test = list(rows.values())
+        fit = list(cells.get((m, v, fit_set), {}).values())
+        if s != fit_set and len(fit) >= 10:
+            st = calibration_rows(fit, test)
+            lines.append(
+                f"| {m} | {v} | {fit_set} ({len(fit)}) | {s} | {len(test)} | "
+                + " | ".join(st[c] for c in cols)
+                + " |"
+            )
+        if len(test) >= 20:
+            half = len(test) // 2
+            a_rows, b_rows = (
+                calibration_rows(test[half:], test[:half]),
+                calibration_rows(test[:half], test[half:]),
+            )
+            st = {c: f"{a_rows[c]} / {b_rows[c]}" for c in cols}
+            lines.append(
+                f"| {m} | {v} | {s}, other half | {s} | {half} / {len(test) - half} | "
+                + " | ".join(st[c] for c in cols)
+                + " |"
+            )
+    lines += [
+        "",
+        "Calibration (`rewardlab judge --calibrate-on`): labels σ(a·z), z = ½(logit p_ab − logit p_ba), one",
+        "scale a fitted by maximum likelihood; raw = the both-order mean p. Decisions (accuracy) are",
+        "unchanged. Δ = calibrated − raw per pair, mean ± 95% t-interval (negative = better). ECE:",
+        "top-label, 10 bins. Cross-fitted rows show half A / half B.",
+    ]
+    (out / "calibration.md").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     global LABEL
     args = parse_args()
@@ -285,6 +357,9 @@ def main() -> None:
     if args.table_only:
         write_table(out)
         print((out / "table.md").read_text())
+        if args.calibrate_on:
+            write_calibration(out, args.calibrate_on)
+            print((out / "calibration.md").read_text())
         return
     variants = args.variants.split(",")
     unknown = [v for v in variants if v not in JUDGE_VARIANTS]
