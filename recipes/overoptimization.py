@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import random
-import re
 import time
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from rewardlab.bayes import (
     uncertainty_report,
 )
 from rewardlab.data.bundled import hh_splits, hhh, llmbar, pandalm_splits, qa_feedback_splits
+from rewardlab.data.prompt_sets import train_prompts
 from rewardlab.llm import BackendConfig, GenerationConfig, build_backend, resumable_map
 from rewardlab.models.config import ModelConfig
 from rewardlab.models.reward_model import RewardModel
@@ -50,45 +50,13 @@ from rewardlab.train.trainer import train
 log = logging.getLogger("overoptimization")
 
 
-def single_turn_prompts(pairs, count: int) -> list[tuple[str, str]]:
-    """(RM prompt, user text) of the first ``count`` single-turn HH prompts."""
-    out = []
-    for p in pairs:
-        turns = re.findall(r"Human: (.*?)\n\nAssistant:", p.prompt, flags=re.S)
-        if isinstance(p.prompt, str) and p.prompt.count("Human:") == 1 and turns and len(turns[0]) < 300:
-            out.append((p.prompt, turns[0].strip()))
-        if len(out) == count:
-            break
-    return out
-
-
-def unique_prompts(pairs, count: int, shortest: bool = False) -> list[tuple[str, str]]:
-    """(RM prompt, user text) of ``count`` distinct string prompts, in order or the shortest first."""
-    seen = list(dict.fromkeys(p.prompt for p in pairs if isinstance(p.prompt, str)))
-    if shortest:
-        seen = sorted(seen, key=len)
-    return [(t, t) for t in seen[:count]]
-
-
-SOURCES = {
-    "hh": lambda n: single_turn_prompts(hh_splits()["train"], n),
-    "pandalm": lambda n: unique_prompts(pandalm_splits()["train"], n),
-    "qa-feedback": lambda n: unique_prompts(qa_feedback_splits()["train"], n, shortest=True),
-}
-
-
 def policy_prompts(spec: str) -> list[tuple[str, str, str]]:
-    """(RM prompt, user text, source) for a ``source:count,...`` spec of bundled *train* prompts."""
-    out = []
-    for part in spec.split(","):
-        name, _, count = part.partition(":")
-        if name not in SOURCES or not count.isdigit():
-            raise SystemExit(f"--prompts: {part!r} is not SOURCE:COUNT with SOURCE in {sorted(SOURCES)}")
-        got = SOURCES[name](int(count))
-        if len(got) < int(count):
-            raise SystemExit(f"--prompts: {name} has only {len(got)} usable prompts, asked for {count}")
-        out += [(rm, user, name) for rm, user in got]
-    return out
+    """(RM prompt, user text, source) for a ``source:count,...`` spec of bundled *train* prompts
+    (:func:`rewardlab.data.prompt_sets.train_prompts`)."""
+    try:
+        return [(t.prompt, t.user, t.source) for t in train_prompts(spec)]
+    except ValueError as e:
+        raise SystemExit(f"--{e}") from None
 
 
 def generate(args, prompts: list[tuple[str, str, str]]) -> list[list[str]]:

@@ -27,9 +27,11 @@ from pathlib import Path
 
 import torch
 
-from rewardlab.data.bundled import hh_splits, hhh, llmbar
+from rewardlab.data.bundled import hh_splits, hhh, llmbar, pandalm_splits, qa_feedback_splits
 from rewardlab.data.load import load_pairs
+from rewardlab.data.prompt_sets import train_prompts
 from rewardlab.evaluate.evaluator import evaluate
+from rewardlab.evaluate.metrics import mean_ci95
 from rewardlab.feedback import (
     PromptItem,
     RLAIFConfig,
@@ -53,6 +55,13 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/synthetic_pairs")
     ap.add_argument("--prompts", type=int, default=32, help="N prompts from the HH train split")
+    ap.add_argument(
+        "--sources",
+        default="",
+        help="instead of --prompts: a source:count,... spec of bundled train prompts, e.g. "
+        "hh:100,pandalm:100,qa-feedback:50 (rewardlab.data.prompt_sets)",
+    )
+    ap.add_argument("--seeds", type=int, default=1, help="RM training seeds per dataset (intervals need 3+)")
     ap.add_argument("--max-prompt-chars", type=int, default=600, help="skip longer HH prompts (CPU cost)")
     ap.add_argument(
         "--model",
@@ -75,6 +84,8 @@ def parse_args() -> argparse.Namespace:
 
 def select_prompts(args: argparse.Namespace) -> tuple[list[PromptItem], list, list]:
     """The N prompts (with their human pairs) and disjoint base pairs for West-of-N's RM."""
+    if args.sources:
+        return select_sources(args)
     train_split = hh_splits(args.seed)["train"]
     chosen = [p for p in train_split if len(str(p.prompt)) <= args.max_prompt_chars][: args.prompts]
     used = {id(p) for p in chosen}
@@ -82,6 +93,23 @@ def select_prompts(args: argparse.Namespace) -> tuple[list[PromptItem], list, li
     base = rest[-args.base_pairs :]  # from the other end: no overlap with the N prompts
     items = [PromptItem(p.prompt, f"hh-train[{i}]") for i, p in enumerate(chosen)]
     return items, chosen, base
+
+
+def select_sources(args: argparse.Namespace) -> tuple[list[PromptItem], list, list]:
+    """``--sources`` prompts (each with its first human pair) and ``--base-pairs`` real pairs of
+    the same sources' train splits whose prompts are not among them (a seeded sample)."""
+    try:
+        prompts = train_prompts(args.sources)
+    except ValueError as e:
+        raise SystemExit(f"--sources: {e}") from None
+    used = {str(t.prompt) for t in prompts}
+    splits = {"hh": hh_splits(args.seed), "pandalm": pandalm_splits(args.seed)}
+    splits["qa-feedback"] = qa_feedback_splits(args.seed)
+    names = list(dict.fromkeys(t.source for t in prompts))
+    rest = [p for n in names for p in splits[n]["train"] if str(p.prompt) not in used]
+    base = random.Random(args.seed).sample(rest, min(args.base_pairs, len(rest)))
+    items = [PromptItem(t.prompt, f"{t.source}-train[{i}]") for i, t in enumerate(prompts)]
+    return items, [t.pair for t in prompts], base
 
 
 def test_sets(limit: int, seed: int) -> dict[str, list]:
@@ -92,12 +120,21 @@ def test_sets(limit: int, seed: int) -> dict[str, list]:
     return sets
 
 
-def train_rm(name: str, pairs: list, args: argparse.Namespace, out: Path) -> RewardModel:
-    """Train (or reload) the foundation RM on ``pairs`` into ``out/rm-<name>``."""
-    path = out / f"rm-{name.split()[0]}"
+def slug(name: str) -> str:
+    """A dataset's file-name stem: its first word (``human + rmboost`` → ``human+rmboost``)."""
+    return name.replace(" + ", "+").split()[0]
+
+
+def train_rm(
+    name: str, pairs: list, args: argparse.Namespace, out: Path, seed: int | None = None
+) -> RewardModel:
+    """Train (or reload) the foundation RM on ``pairs`` into ``out/rm-<name>`` (``-s<seed>`` for
+    seeds other than ``--seed``)."""
+    seed = args.seed if seed is None else seed
+    path = out / (f"rm-{slug(name)}" + ("" if seed == args.seed else f"-s{seed}"))
     if (path / "rewardlab.json").exists():
         return RewardModel.load(path)
-    cfg = TrainConfig(epochs=args.epochs, save_steps=0, seed=args.seed, progress=False)
+    cfg = TrainConfig(epochs=args.epochs, save_steps=0, seed=seed, progress=False)
     return train(pairs, ModelConfig(max_length=args.max_length), cfg, path).model
 
 
@@ -146,30 +183,55 @@ def generate(args: argparse.Namespace, out: Path, items: list[PromptItem], base:
 
 
 def evaluate_all(args: argparse.Namespace, out: Path, datasets: dict[str, list]) -> dict:
-    """Train one RM per dataset and evaluate it on every test set (cached in results.json)."""
+    """Train ``--seeds`` RMs per dataset and evaluate each on every test set (each run cached in
+    ``eval-<name>[-s<seed>].json``); per set the mean over seeds and its 95% t-interval."""
     sets = test_sets(args.eval_limit, args.seed)
     results: dict = {}
     for name, pairs in datasets.items():
-        cached = out / f"eval-{name.split()[0]}.json"
-        if cached.exists():
-            results[name] = json.loads(cached.read_text())
-            continue
-        t = time.perf_counter()
-        rm = train_rm(name, pairs, args, out)
-        train_s = time.perf_counter() - t
-        res = {"train_pairs": len(pairs), "train_seconds": round(train_s, 1)}
-        for set_name, test in sets.items():
-            metrics = evaluate(rm, test)
-            res[set_name] = metrics["accuracy"]
-            res.setdefault("heuristics", {})[set_name] = {
-                "longer": metrics["longer_accuracy"],
-                "shorter": metrics["shorter_accuracy"],
-            }
-        res["eval_seconds"] = round(time.perf_counter() - t - train_s, 1)
+        runs = {
+            seed: eval_run(name, pairs, seed, sets, args, out)
+            for seed in range(args.seed, args.seed + args.seeds)
+        }
+        first = next(iter(runs.values()))
+        res = {"train_pairs": len(pairs), "heuristics": first["heuristics"], "seeds": runs, "ci": {}}
+        for set_name in sets:
+            res[set_name], res["ci"][set_name] = mean_ci95([r[set_name] for r in runs.values()])
         results[name] = res
-        cached.write_text(json.dumps(res))
-        log.info("%s: %s", name, {k: v for k, v in res.items() if k != "heuristics"})
     return {"sets": {k: len(v) for k, v in sets.items()}, "results": results}
+
+
+def eval_run(name: str, pairs: list, seed: int, sets: dict, args: argparse.Namespace, out: Path) -> dict:
+    """One (dataset, seed) RM: accuracy on every test set, with the length heuristics (cached)."""
+    cached = out / (f"eval-{slug(name)}" + ("" if seed == args.seed else f"-s{seed}") + ".json")
+    if cached.exists():
+        return json.loads(cached.read_text())
+    t = time.perf_counter()
+    rm = train_rm(name, pairs, args, out, seed)
+    train_s = time.perf_counter() - t
+    res = {"train_pairs": len(pairs), "train_seconds": round(train_s, 1)}
+    for set_name, test in sets.items():
+        metrics = evaluate(rm, test)
+        res[set_name] = metrics["accuracy"]
+        res.setdefault("heuristics", {})[set_name] = {
+            "longer": metrics["longer_accuracy"],
+            "shorter": metrics["shorter_accuracy"],
+        }
+    res["eval_seconds"] = round(time.perf_counter() - t - train_s, 1)
+    cached.write_text(json.dumps(res))
+    log.info("%s seed %d: %s", name, seed, {k: v for k, v in res.items() if k != "heuristics"})
+    return res
+
+
+def _cell(res: dict, set_name: str) -> str:
+    """Accuracy in %, with the 95% t-interval over seeds when there are several."""
+    half = res.get("ci", {}).get(set_name, 0.0)
+    return f"{100 * res[set_name]:.1f}" + (f" ± {100 * half:.1f}" if len(res.get("seeds", {})) > 1 else "")
+
+
+def _binomial_half(report: dict) -> float:
+    """95% half-width (points) of an accuracy near 50% on the smallest test set."""
+    n = min(report["eval"]["sets"].values())
+    return 196 * (0.25 / n) ** 0.5
 
 
 def markdown(report: dict) -> str:
@@ -184,7 +246,7 @@ def markdown(report: dict) -> str:
     for name, res in report["eval"]["results"].items():
         g = report["generation"].get(name, {}).get("generations_per_prompt", "—")
         g = f"{g:.2f}" if isinstance(g, float) else str(g)
-        accs = " | ".join(f"{100 * res[s]:.1f}" for s in sets)
+        accs = " | ".join(_cell(res, s) for s in sets)
         lines.append(f"| {name} | {res['train_pairs']} | {g} | {accs} |")
     heur = next(iter(report["eval"]["results"].values()))["heuristics"]
     for h in ("longer", "shorter"):
@@ -194,13 +256,58 @@ def markdown(report: dict) -> str:
     a = report["args"]
     lines += [
         "",
-        f"Accuracy in % (ties wrong). {a['prompts']} HH-train prompts, generator and judge "
+        f"Accuracy in % (ties wrong; ± = 95% t-interval over {a.get('seeds', 1)} RM seeds, when more than 1; "
+        f"test-pair sampling adds about ±{_binomial_half(report):.0f} points). "
+        f"{a.get('sources') or str(a['prompts']) + ' HH-train'} prompts, generator and judge "
         f"{a.get('model', 'smollm2')}, {a['max_new_tokens']} new tokens, T={a['temperature']}; "
-        f"West-of-{a['wofn_n']} ranks with an RM trained on {a['base_pairs']} real HH pairs "
+        f"West-of-{a['wofn_n']} ranks with an RM trained on {a['base_pairs']} real pairs "
         f"of other prompts; RM: MiniLM foundation RM, {a['epochs']} epochs. "
         f"Total {report['seconds']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    """Grouped bars: accuracy per test set and training data, 95% t-interval over seeds as error
+    bars; both length heuristics as black markers on each set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets, results = list(report["eval"]["sets"]), report["eval"]["results"]
+    width = 0.8 / max(len(results), 1)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for k, (name, res) in enumerate(results.items()):
+        xs = [i + (k - (len(results) - 1) / 2) * width for i in range(len(sets))]
+        ax.bar(
+            xs,
+            [100 * res[s] for s in sets],
+            width,
+            yerr=[100 * res.get("ci", {}).get(s, 0) for s in sets],
+            capsize=2,
+            label=name,
+        )
+    heur = next(iter(results.values()))["heuristics"]
+    for h, marker in (("longer", "_"), ("shorter", "x")):
+        ax.scatter(
+            range(len(sets)),
+            [100 * heur[s][h] for s in sets],
+            color="k",
+            marker=marker,
+            s=300 if marker == "_" else 40,
+            zorder=3,
+            label=f"{h} response wins",
+        )
+    ax.axhline(50, color="grey", lw=0.5)
+    ax.set_xticks(range(len(sets)), [f"{s} ({report['eval']['sets'][s]})" for s in sets])
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"RMs on synthetic vs human pairs ({report['args'].get('model')}; mean ± 95% CI over seeds)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -222,12 +329,15 @@ def main() -> None:
         else:
             log.warning("%s produced no pairs; left out of the table", m)
     datasets[METHODS[3]] = human
+    if METHODS[0] in datasets:  # real + synthetic: the human pairs and the RMBoost pairs together
+        datasets["human + rmboost"] = human + datasets[METHODS[0]]
     datasets[METHODS[4]] = base  # reloads OUT/rm-base: the RM that ranked West-of-N's samples
     report = {"args": vars(args), "generation": gen_stats}
     report["eval"] = evaluate_all(args, out, datasets)
     report["seconds"] = time.perf_counter() - t0
     (out / "results.json").write_text(json.dumps(report, indent=2))
     (out / "results.md").write_text(markdown(report))
+    plot(report, out / "plot.png")
     print(markdown(report))
 
 
