@@ -13,10 +13,10 @@ Conditions are a registry (:data:`CONDITIONS`), applied to train, validation and
 * ``none`` (e) — no critique (a plain RM on the same pairs).
 
 * ``llm-1.5b`` (b) / ``llm-135m`` (c) — a critique by the default LLM (Qwen2.5-Coder-1.5B) / by
-  SmolLM2-135M, both with the bundled ``critique_brief`` prompt, greedy, ≤ 64 new tokens: read from
-  the shipped ``data/generated/critiques/feedbackqa-MODEL.jsonl`` (``rewardlab critique`` output;
+  SmolLM2-135M, both with the bundled ``critique_brief`` prompt, greedy, ≤ 64 new tokens, bfloat16:
+  read from the shipped ``data/generated/critiques/feedbackqa-MODEL.jsonl`` (``rewardlab critique`` output;
   its ``.meta.json`` is the configuration fingerprint). ``--generate MODEL`` writes (resumes) that
-  file for the validation pairs, the test pairs and the training pool, in that order.
+  file for the validation pairs, the test pairs and the training pool, shortest pairs first.
 
 Every (condition, size, seed) trains on the same seeded subset of a fixed pool of ``--pool`` (800)
 training pairs (paired across conditions; at 800 every seed has the whole pool and differs in
@@ -160,14 +160,19 @@ CONDITIONS.add("llm-135m", Condition("(c) SmolLM2-135M critic", True, llm_critiq
 
 def generate_critiques(model: str, pairs: list[PreferencePair], threads: int, batch: int = 32) -> dict:
     """Write (resume) ``critic_file(model)``: ``model``'s critique of both responses of every pair,
-    prompt ``critique_brief``, greedy, ≤ 64 new tokens. Returns the job's QC summary."""
+    prompt ``critique_brief``, greedy, ≤ 64 new tokens, bfloat16 weights. Returns the job's QC summary."""
     from rewardlab.feedback.critique import CritiqueConfig, critique_pairs
     from rewardlab.llm import GenerationConfig, LocalBackend
 
     GENERATED.mkdir(parents=True, exist_ok=True)
-    backend = LocalBackend(model, threads=threads, batch_size=batch)  # decoding is memory-bound: wide batches
+    # bf16 (AMX) for every critic on a bf16 CPU: the 135M in fp32 is as slow as the 1.5B in bf16.
+    # Wide batches (decoding reads all weights per step) of length-sorted pairs (one 1,500-token
+    # answer would pad a whole batch).
+    backend = LocalBackend(model, threads=threads, batch_size=batch, dtype="bfloat16")
     cfg, gen = CritiqueConfig(template="critique_brief"), GenerationConfig(max_new_tokens=64, temperature=0.0)
-    return critique_pairs(pairs, backend, critic_file(model), cfg, gen, batch_size=batch // 2).summary()
+    return critique_pairs(
+        pairs, backend, critic_file(model), cfg, gen, batch_size=max(1, batch // 2)
+    ).summary()
 
 
 def model_config(cond: Condition, args) -> ModelConfig:
@@ -437,6 +442,7 @@ def main() -> None:
     pool_ids = pool(n_train, args.pool)
     if args.generate:
         needed = splits["validation"] + splits["test"] + [splits["train"][i] for i in pool_ids]
+        needed.sort(key=lambda p: len(p.chosen) + len(p.rejected))  # similar lengths batch together
         log.info("%s", generate_critiques(args.generate, needed, args.threads, args.gen_batch))
         return
     todo = [] if args.report_only else plan(args, n_train, done)
