@@ -126,11 +126,16 @@ def drive(
     bad["oversized"] = (json.dumps({"query": ["x" * (MAX_BODY + 10)]}).encode(), 413)
     kinds = list(bad)
 
+    stride = max(1, len(prompts) // clients)  # clients start spread over the texts, whatever --requests
+
     def client(c: int) -> None:
         http = RewardClient(url, timeout=180)
         barrier.wait()
         for k in range(requests):
-            n = c * requests + k
+            # request k of client c is text (c·stride + k) mod N: at every moment the clients hold
+            # distinct texts, as a rollout's samples are (c·requests + k would put all clients on
+            # the same text in lockstep whenever --requests is a multiple of N)
+            n = c * stride + k
             if bad_every and n % bad_every == bad_every - 1:
                 kind = kinds[(n // bad_every) % len(kinds)]
                 body, expected = bad[kind]
