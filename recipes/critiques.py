@@ -112,7 +112,10 @@ CONDITIONS.add(
 CONDITIONS.add("none", Condition("(e) no critique", critiques=False))
 
 GENERATED = Path(__file__).resolve().parents[1] / "data" / "generated" / "critiques"
-CRITICS = {"llm-1.5b": "qwen2.5-1.5b", "llm-135m": "smollm2"}  # condition -> local LLM alias
+CRITICS = {  # condition -> (local LLM alias, description)
+    "llm-1.5b": ("qwen2.5-1.5b", "(b) Qwen2.5-Coder-1.5B critic"),
+    "llm-135m": ("smollm2", "(c) SmolLM2-135M critic"),
+}
 
 
 def critic_file(model: str) -> Path:
@@ -154,8 +157,8 @@ def llm_critiques(model: str) -> Callable[[list[PreferencePair], int], list[Pref
     return transform
 
 
-CONDITIONS.add("llm-1.5b", Condition("(b) Qwen2.5-Coder-1.5B critic", True, llm_critiques("qwen2.5-1.5b")))
-CONDITIONS.add("llm-135m", Condition("(c) SmolLM2-135M critic", True, llm_critiques("smollm2")))
+for _name, (_model, _desc) in CRITICS.items():
+    CONDITIONS.add(_name, Condition(_desc, True, llm_critiques(_model)))
 
 
 def generate_critiques(model: str, pairs: list[PreferencePair], threads: int, batch: int = 32) -> dict:

@@ -103,10 +103,9 @@ def select_sources(args: argparse.Namespace) -> tuple[list[PromptItem], list, li
     except ValueError as e:
         raise SystemExit(f"--sources: {e}") from None
     used = {str(t.prompt) for t in prompts}
-    splits = {"hh": hh_splits(args.seed), "pandalm": pandalm_splits(args.seed)}
-    splits["qa-feedback"] = qa_feedback_splits(args.seed)
+    loaders = {"hh": hh_splits, "pandalm": pandalm_splits, "qa-feedback": qa_feedback_splits}
     names = list(dict.fromkeys(t.source for t in prompts))
-    rest = [p for n in names for p in splits[n]["train"] if str(p.prompt) not in used]
+    rest = [p for n in names for p in loaders[n](args.seed)["train"] if str(p.prompt) not in used]
     base = random.Random(args.seed).sample(rest, min(args.base_pairs, len(rest)))
     items = [PromptItem(t.prompt, f"{t.source}-train[{i}]") for i, t in enumerate(prompts)]
     return items, [t.pair for t in prompts], base
@@ -120,9 +119,10 @@ def test_sets(limit: int, seed: int) -> dict[str, list]:
     return sets
 
 
-def slug(name: str) -> str:
-    """A dataset's file-name stem: its first word (``human + rmboost`` → ``human+rmboost``)."""
-    return name.replace(" + ", "+").split()[0]
+def slug(name: str, seed: int, args: argparse.Namespace) -> str:
+    """A (dataset, seed) run's file-name stem: the dataset's first word (``human + rmboost`` →
+    ``human+rmboost``), with ``-s<seed>`` for seeds other than ``--seed``."""
+    return name.replace(" + ", "+").split()[0] + ("" if seed == args.seed else f"-s{seed}")
 
 
 def train_rm(
@@ -131,7 +131,7 @@ def train_rm(
     """Train (or reload) the foundation RM on ``pairs`` into ``out/rm-<name>`` (``-s<seed>`` for
     seeds other than ``--seed``)."""
     seed = args.seed if seed is None else seed
-    path = out / (f"rm-{slug(name)}" + ("" if seed == args.seed else f"-s{seed}"))
+    path = out / f"rm-{slug(name, seed, args)}"
     if (path / "rewardlab.json").exists():
         return RewardModel.load(path)
     cfg = TrainConfig(epochs=args.epochs, save_steps=0, seed=seed, progress=False)
@@ -202,7 +202,7 @@ def evaluate_all(args: argparse.Namespace, out: Path, datasets: dict[str, list])
 
 def eval_run(name: str, pairs: list, seed: int, sets: dict, args: argparse.Namespace, out: Path) -> dict:
     """One (dataset, seed) RM: accuracy on every test set, with the length heuristics (cached)."""
-    cached = out / (f"eval-{slug(name)}" + ("" if seed == args.seed else f"-s{seed}") + ".json")
+    cached = out / f"eval-{slug(name, seed, args)}.json"
     if cached.exists():
         return json.loads(cached.read_text())
     t = time.perf_counter()

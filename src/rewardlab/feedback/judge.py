@@ -192,9 +192,7 @@ def fit_calibration(
     """Judge ``cfg.calibrate_on``'s labelled pairs (resumable, into ``OUT.calibration.jsonl``) and
     fit each principle's scale (:func:`~rewardlab.feedback.calibration.fit_scale`): the target is
     1 (chosen better), 0 for a "more is worse" principle. Returns {principle: {scale, pairs}}."""
-    pairs = load_pair_input(cfg.calibrate_on)
-    if not pairs:
-        raise ValueError(f"calibrate_on: {cfg.calibrate_on} holds no pairs")
+    pairs = load_pair_input(cfg.calibrate_on)  # an empty file is refused there, naming it
     plain = dataclasses.replace(cfg, calibrate_on="")
     rows, _, _ = judge_pairs(pairs, backend, f"{out}.calibration.jsonl", plain, None, batch_size)
     fits = {}
