@@ -1,9 +1,11 @@
-"""recipes/critiques.py: the critique conditions (shuffled, LLM critics from a shipped file)."""
+"""recipes/critiques.py: the critique conditions (shuffled, LLM critics from a shipped file), the
+datasets and eval sets, and one real (tiny) run with its report."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,23 +13,29 @@ import pytest
 
 from rewardlab.data.bundled import bundled_set
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "critiques.py"
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPE = RECIPES / "critiques.py"
 
 
 @pytest.fixture(scope="module")
 def recipe():
-    spec = importlib.util.spec_from_file_location("critiques_recipe", RECIPE)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["critiques_recipe"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    """The recipe's sources module (datasets, eval sets, conditions, critic files)."""
+    sys.path.insert(0, str(RECIPES))
+    try:
+        spec = importlib.util.spec_from_file_location("critique_sources", RECIPES / "critique_sources.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["critique_sources"] = mod
+        spec.loader.exec_module(mod)
+        yield mod
+    finally:
+        sys.path.remove(str(RECIPES))
 
 
 def test_shuffled_critiques_are_a_derangement_over_responses(recipe) -> None:
     pairs = bundled_set("feedbackqa-validation")[:40]
     out = recipe.shuffle_critiques(pairs, seed=3)
-    own = {recipe._response_key(p, s): p.critiques[s] for p in pairs for s in recipe.SIDES}
-    moved = {recipe._response_key(p, s): p.critiques[s] for p in out for s in recipe.SIDES}
+    own = {recipe.response_key(p, s): p.critiques[s] for p in pairs for s in recipe.SIDES}
+    moved = {recipe.response_key(p, s): p.critiques[s] for p in out for s in recipe.SIDES}
     assert set(moved) == set(own)
     assert sorted(moved.values()) == sorted(own.values())  # the same critiques, permuted
     assert all(moved[k] != own[k] for k in own if list(own.values()).count(own[k]) == 1)
@@ -40,23 +48,90 @@ def test_llm_critic_condition_reads_the_generated_file(recipe, tmp_path: Path, m
     transform puts each response's own LLM critique in place of the human one."""
     monkeypatch.setattr(recipe, "GENERATED", tmp_path)
     pairs = bundled_set("feedbackqa-validation")[:2]
-    summary = recipe.generate_critiques("smollm2", pairs, threads=1, batch=4)
+    summary = recipe.generate_critiques("smollm2", "feedbackqa", pairs, threads=1, batch=4)
     assert summary["pairs"] == 2 and summary["qc"]["critiques"] == 4
-    rows = [json.loads(line) for line in recipe.critic_file("smollm2").open()]
-    out = recipe.CONDITIONS.get("llm-135m").transform(pairs, 0)
+    rows = [json.loads(line) for line in recipe.critic_file("feedbackqa", "smollm2").open()]
+    out = recipe.CONDITIONS.get("llm-135m").transform(pairs, 0, "feedbackqa")
+    by_text = {(r["chosen"], r["rejected"]): r for r in rows}
+    rows = [by_text[(p.chosen, p.rejected)] for p in pairs]  # the job writes the shortest pairs first
     for pair, new, row in zip(pairs, out, rows, strict=True):
         assert (new.prompt, new.chosen, new.rejected) == (pair.prompt, pair.chosen, pair.rejected)
         assert new.critiques == row["critiques"] and new.critiques != pair.critiques
         assert row["metadata"]["critique"]["template"] == "critique_brief.txt"
     with pytest.raises(SystemExit, match=r"feedbackqa-smollm2.jsonl: no smollm2 critique for 4 response"):
-        recipe.CONDITIONS.get("llm-135m").transform(bundled_set("feedbackqa-validation")[2:4], 0)
+        recipe.CONDITIONS.get("llm-135m").transform(
+            bundled_set("feedbackqa-validation")[2:4], 0, "feedbackqa"
+        )
+    # an eval set without FeedbackQA's ids: keyed by (prompt, response text), in its own file
+    bar = recipe.EVAL_SETS.get("llmbar-natural")()[:1]
+    recipe.generate_critiques("smollm2", "llmbar-natural", bar, threads=1, batch=4)
+    (new,) = recipe.CONDITIONS.get("llm-135m").transform(bar, 0, "llmbar-natural")
+    row = json.loads(recipe.critic_file("llmbar-natural", "smollm2").read_text())
+    assert new.critiques == row["critiques"] and set(new.critiques) == {"chosen", "rejected"}
 
 
 def test_missing_or_broken_critic_file_is_refused(recipe, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(recipe, "GENERATED", tmp_path)
     pairs = bundled_set("feedbackqa-validation")[:1]
     with pytest.raises(SystemExit, match="run: python recipes/critiques.py --generate qwen2.5-1.5b"):
-        recipe.CONDITIONS.get("llm-1.5b").transform(pairs, 0)
-    recipe.critic_file("qwen2.5-1.5b").write_text('{"critiques": {}}\n')
-    with pytest.raises(SystemExit, match=r"feedbackqa-qwen2.5-1.5b.jsonl:1: not a critiqued FeedbackQA pair"):
-        recipe.CONDITIONS.get("llm-1.5b").transform(pairs, 0)
+        recipe.CONDITIONS.get("llm-1.5b").transform(pairs, 0, "feedbackqa")
+    recipe.critic_file("feedbackqa", "qwen2.5-1.5b").write_text('{"critiques": {}}\n')
+    with pytest.raises(SystemExit, match=r"feedbackqa-qwen2.5-1.5b.jsonl:1: not a critiqued pair \(KeyError"):
+        recipe.CONDITIONS.get("llm-1.5b").transform(pairs, 0, "feedbackqa")
+
+
+def test_human_needs_feedbackqa_and_shuffled_elsewhere_permutes_the_llm_critiques(
+    recipe, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(recipe, "GENERATED", tmp_path)
+    hh = bundled_set("hh-validation")[:6]
+    with pytest.raises(SystemExit, match="only feedbackqa has them, not 'hh'"):
+        recipe.CONDITIONS.get("human").transform(hh, 0, "hh")
+    with pytest.raises(SystemExit, match=r"hh-qwen2.5-1.5b.jsonl: no qwen2.5-1.5b critique for 12 response"):
+        recipe.CONDITIONS.get("shuffled").transform(hh, 0, "hh")
+    critiqued = [
+        p.to_dict() | {"critiques": {"chosen": f"c{i}", "rejected": f"r{i}"}} for i, p in enumerate(hh)
+    ]
+    recipe.critic_file("hh", "qwen2.5-1.5b").write_text("".join(json.dumps(r) + "\n" for r in critiqued))
+    own = recipe.CONDITIONS.get("llm-1.5b").transform(hh, 0, "hh")
+    assert [p.critiques for p in own] == [r["critiques"] for r in critiqued]
+    moved = recipe.CONDITIONS.get("shuffled").transform(hh, 0, "hh")
+    assert sorted(c for p in moved for c in p.critiques.values()) == sorted(
+        c for r in critiqued for c in r["critiques"].values()
+    )
+    assert all(
+        m.critiques[s] != o.critiques[s]
+        for m, o in zip(moved, own, strict=True)
+        for s in ("chosen", "rejected")
+    )
+
+
+@pytest.mark.slow
+def test_recipe_trains_reports_and_refuses_a_changed_config(tmp_path: Path) -> None:
+    """A tiny real run (MiniLM, FeedbackQA, human + none, HHH out of domain): rows, both tables,
+    the plot; the human condition is in-domain only; a rerun with other settings is refused."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(RECIPE), "--out", str(out), "--limit", "24", "--sizes", "16", "--seeds", "1"]
+    cmd += [
+        "--conditions",
+        "human,none",
+        "--eval-sets",
+        "hhh",
+        "--validation-pairs",
+        "8",
+        "--test-pairs",
+        "0",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = [json.loads(line) for line in (out / "results.jsonl").open()]
+    assert [(r["condition"], r["size"]) for r in rows] == [("human", 16), ("none", 16)]
+    assert "eval" not in rows[0] and 0 <= rows[1]["eval"]["hhh"]["accuracy"] <= 1
+    table = (out / "table.md").read_text()
+    assert (
+        "### In domain: feedbackqa-test" in table
+        and "### Out of domain: hhh (trained on feedbackqa)" in table
+    )
+    assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    res = subprocess.run([*cmd[:-2], "--test-pairs", "5"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 1 and "results were measured with other settings" in res.stderr
