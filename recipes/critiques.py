@@ -204,14 +204,16 @@ def plan(args, n_train: int, done: set) -> list[tuple[str, int, int]]:
 
 
 CONFIG_KEYS = ("pool", "steps", "max_epochs", "batch_size", "max_length", "validation_pairs", "test_pairs")
-CONFIG_DEFAULTS = {"dataset": "feedbackqa", "eval_sets": []}  # what configs written before them meant
+# what configs written before these keys meant (before, `shuffled` permuted over the whole train split)
+CONFIG_DEFAULTS = {"dataset": "feedbackqa", "eval_sets": [], "shuffle_within": "train split"}
 
 
 def check_config(args) -> None:
     """OUT/config.json holds the settings the results were measured with; resuming with other
     settings is refused (the rows would not be comparable)."""
     path = args.out / "config.json"
-    cfg = {k: getattr(args, k) for k in (*CONFIG_KEYS, *CONFIG_DEFAULTS)} | {"limit": args.limit}
+    cfg = {k: getattr(args, k) for k in (*CONFIG_KEYS, "dataset", "eval_sets")}
+    cfg |= {"shuffle_within": "pool", "limit": args.limit}
     if path.exists():
         old = CONFIG_DEFAULTS | json.loads(path.read_text())
         if diff := {k: (old.get(k), v) for k, v in cfg.items() if old.get(k) != v}:
@@ -252,16 +254,18 @@ def parse_args() -> argparse.Namespace:
 
 
 def load_splits(args) -> dict[str, list[PreferencePair]]:
-    """train / validation / test of ``--dataset`` (validation cut, test sampled) and the eval sets."""
+    """train / validation / test of ``--dataset`` and the eval sets: train is the fixed pool (the
+    only pairs ever trained on, so the only ones critiqued), validation cut, test sampled."""
     splits = {s: split(args.dataset, s)[: args.limit or None] for s in SPLITS}
+    splits["train"] = [splits["train"][i] for i in pool(len(splits["train"]), args.pool)]
     splits["validation"] = splits["validation"][: args.validation_pairs]
     splits["test"] = sample(splits["test"], args.test_pairs)
     return splits | {e: EVAL_SETS.get(e)()[: args.limit or None] for e in args.eval_sets}
 
 
-def generate(args, splits: dict, pool_ids: list[int]) -> None:
+def generate(args, splits: dict) -> None:
     """``--generate MODEL``: the critiques of the validation, test and pool pairs, then of every eval set."""
-    needed = splits["validation"] + splits["test"] + [splits["train"][i] for i in pool_ids]
+    needed = splits["validation"] + splits["test"] + splits["train"]
     log.info("%s", generate_critiques(args.generate, args.dataset, needed, args.threads, args.gen_batch))
     for e in args.eval_sets:
         log.info("%s: %s", e, generate_critiques(args.generate, e, splits[e], args.threads, args.gen_batch))
@@ -272,15 +276,16 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    check_config(args)
+    if not args.report_only:  # a report adds no rows
+        check_config(args)
     results = args.out / "results.jsonl"
     rows = [json.loads(line) for line in results.open()] if results.exists() else []
     done = {(r["condition"], r["size"], r["seed"]) for r in rows}
     splits = load_splits(args)
-    n_train = len(splits["train"])
-    pool_ids = pool(n_train, args.pool)
+    n_train = len(splits["train"])  # the pool
+    pool_ids = list(range(n_train))  # subset() draws the same positions, so the same pairs, as from pool()
     if args.generate:
-        return generate(args, splits, pool_ids)
+        return generate(args, splits)
     lexicon = DATASETS.get(args.dataset).human
     baselines = {"test": heuristics(splits["test"], lexicon)}
     baselines |= {e: heuristics(splits[e], lexicon=False) for e in args.eval_sets}

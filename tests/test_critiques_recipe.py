@@ -135,3 +135,23 @@ def test_recipe_trains_reports_and_refuses_a_changed_config(tmp_path: Path) -> N
     assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
     res = subprocess.run([*cmd[:-2], "--test-pairs", "5"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 1 and "results were measured with other settings" in res.stderr
+
+
+@pytest.mark.slow
+def test_generate_then_train_an_llm_condition_on_a_pool(recipe, tmp_path: Path, monkeypatch) -> None:
+    """``--generate`` critiques only the pool (not the whole train split), the validation and the
+    test pairs; the LLM-critic condition then trains on them (real SmolLM2, real MiniLM)."""
+    monkeypatch.setattr(recipe, "GENERATED", tmp_path / "generated")
+    spec = importlib.util.spec_from_file_location("critiques_main", RECIPE)
+    main = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(main)
+    args = ["critiques.py", "--out", str(tmp_path / "run"), "--pool", "4", "--validation-pairs", "3"]
+    args += ["--test-pairs", "5", "--sizes", "4", "--seeds", "1", "--conditions", "llm-135m,none"]
+    monkeypatch.setattr(sys, "argv", [*args, "--generate", "smollm2", "--gen-batch", "8"])
+    main.main()
+    assert len(recipe.critic_file("feedbackqa", "smollm2").read_text().splitlines()) == 4 + 3 + 5
+    monkeypatch.setattr(sys, "argv", args)
+    main.main()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").open()]
+    assert [(r["condition"], r["size"]) for r in rows] == [("llm-135m", 4), ("none", 4)]
+    assert "llm-135m" in (tmp_path / "run" / "table.md").read_text()
