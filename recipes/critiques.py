@@ -52,7 +52,7 @@ from pathlib import Path
 
 import torch
 from critique_sources import CONDITIONS, DATASETS, EVAL_SETS, SIDES, Condition, generate_critiques, split
-from critiques_report import heuristics, write_report
+from critiques_report import heuristics, lexicon_score, write_report
 
 from rewardlab.data.schema import PreferencePair
 from rewardlab.evaluate.metrics import pair_metrics
@@ -271,6 +271,20 @@ def generate(args, splits: dict) -> None:
         log.info("%s: %s", e, generate_critiques(args.generate, e, splits[e], args.threads, args.gen_batch))
 
 
+def critique_lexicons(args, test: list[PreferencePair]) -> dict[str, float]:
+    """:func:`lexicon_score` of the test pairs under each condition that has critiques (skipped,
+    with a note, where a condition's critiques are not all there yet)."""
+    out = {}
+    for name in args.conditions:
+        cond = CONDITIONS.get(name)
+        if cond.critiques:
+            try:
+                out[name] = lexicon_score(cond.transform(test, SPLITS.index("test"), args.dataset))
+            except SystemExit as e:
+                log.info("no lexicon for %s: %s", name, str(e)[:200])
+    return out
+
+
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -289,6 +303,7 @@ def main() -> None:
     lexicon = DATASETS.get(args.dataset).human
     baselines = {"test": heuristics(splits["test"], lexicon)}
     baselines |= {e: heuristics(splits[e], lexicon=False) for e in args.eval_sets}
+    lexicons = critique_lexicons(args, splits["test"])
     todo = [] if args.report_only else plan(args, n_train, done)
     data, trunks = {}, {}
     for name, size, seed in todo:
@@ -300,8 +315,8 @@ def main() -> None:
         with results.open("a") as f:
             f.write(json.dumps(row) + "\n")
         log.info("%s", {k: row[k] for k in ("condition", "size", "seed", "epochs", "seconds")} | row["test"])
-        write_report(results, args.out, baselines, args.dataset)
-    write_report(results, args.out, baselines, args.dataset)
+        write_report(results, args.out, baselines, args.dataset, lexicons)
+    write_report(results, args.out, baselines, args.dataset, lexicons)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,18 @@ def critique_lexicon(test: list[PreferencePair]) -> float:
     return sum(score(p.critiques["chosen"]) > score(p.critiques["rejected"]) for p in test) / len(test)
 
 
+def lexicon_score(test: list[PreferencePair]) -> float:
+    """The same lexicon read of a condition's critiques, ties counted as half right (LLM critics
+    often write the same verdict for both answers): how much preference the critiques carry."""
+
+    def score(text: str) -> int:
+        text = text.lower()
+        return len(POSITIVE.findall(text)) - len(NEGATIVE.findall(text))
+
+    gaps = [score(p.critiques["chosen"]) - score(p.critiques["rejected"]) for p in test]
+    return (sum(g > 0 for g in gaps) + 0.5 * sum(g == 0 for g in gaps)) / len(test)
+
+
 def heuristics(test: list[PreferencePair], lexicon: bool = True) -> dict:
     """Both length heuristics (and the critique lexicon when the pairs carry critiques)."""
     out = length_heuristics([p.chosen for p in test], [p.rejected for p in test])
@@ -91,9 +103,11 @@ def table(acc: dict, base: dict) -> list[str]:
     return lines
 
 
-def write_report(results: Path, out: Path, baselines: dict[str, dict], dataset: str) -> None:
+def write_report(
+    results: Path, out: Path, baselines: dict[str, dict], dataset: str, lexicons: dict | None = None
+) -> None:
     """OUT/table.md and OUT/plot.png from the result rows; ``baselines``: {"test" or eval set:
-    heuristics on its pairs}."""
+    heuristics on its pairs}; ``lexicons``: {condition: :func:`lexicon_score` of its test pairs}."""
     rows = [json.loads(line) for line in results.open()] if results.exists() else []
     if not rows:
         return
@@ -107,6 +121,9 @@ def write_report(results: Path, out: Path, baselines: dict[str, dict], dataset: 
                 *table(ood, baselines[where]),
                 "",
             ]
+    if lexicons:
+        lines += ["What the critiques alone carry: the lexicon read of each condition's test critiques"]
+        lines += ["(ties ½): " + ", ".join(f"`{c}` {100 * v:.1f}" for c, v in lexicons.items()) + ".", ""]
     lines += [
         "Accuracy (%), mean ± 95% t-interval over seeds; the gap columns are paired per seed (same",
         "training pairs); `seeds` is the most seeds any condition has there. Baselines on the same",

@@ -132,6 +132,7 @@ def test_recipe_trains_reports_and_refuses_a_changed_config(tmp_path: Path) -> N
         "### In domain: feedbackqa-test" in table
         and "### Out of domain: hhh (trained on feedbackqa)" in table
     )
+    assert "lexicon read of each condition's test critiques" in table and "`human` " in table
     assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
     res = subprocess.run([*cmd[:-2], "--test-pairs", "5"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 1 and "results were measured with other settings" in res.stderr
