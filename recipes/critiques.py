@@ -286,6 +286,7 @@ def critique_lexicons(args, test: list[PreferencePair]) -> dict[str, float]:
 
 
 def main() -> None:
+    """Generate critiques (``--generate``), or train and score every planned run, then report."""
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
