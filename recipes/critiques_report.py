@@ -32,26 +32,24 @@ NEGATIVE = re.compile(
 )
 
 
+def cue_score(text: str) -> int:
+    """Positive minus negative cue words of a critique."""
+    text = text.lower()
+    return len(POSITIVE.findall(text)) - len(NEGATIVE.findall(text))
+
+
 def critique_lexicon(test: list[PreferencePair]) -> float:
-    """A crude reading of the critiques alone: positive minus negative cue words; the pair is
-    right when the chosen answer's critique scores higher (ties count wrong)."""
-
-    def score(text: str) -> int:
-        text = text.lower()
-        return len(POSITIVE.findall(text)) - len(NEGATIVE.findall(text))
-
-    return sum(score(p.critiques["chosen"]) > score(p.critiques["rejected"]) for p in test) / len(test)
+    """A crude reading of the critiques alone: :func:`cue_score`; the pair is right when the
+    chosen answer's critique scores higher (ties count wrong)."""
+    return sum(cue_score(p.critiques["chosen"]) > cue_score(p.critiques["rejected"]) for p in test) / len(
+        test
+    )
 
 
 def lexicon_score(test: list[PreferencePair]) -> float:
     """The same lexicon read of a condition's critiques, ties counted as half right (LLM critics
     often write the same verdict for both answers): how much preference the critiques carry."""
-
-    def score(text: str) -> int:
-        text = text.lower()
-        return len(POSITIVE.findall(text)) - len(NEGATIVE.findall(text))
-
-    gaps = [score(p.critiques["chosen"]) - score(p.critiques["rejected"]) for p in test]
+    gaps = [cue_score(p.critiques["chosen"]) - cue_score(p.critiques["rejected"]) for p in test]
     return (sum(g > 0 for g in gaps) + 0.5 * sum(g == 0 for g in gaps)) / len(test)
 
 
