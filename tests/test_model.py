@@ -40,6 +40,29 @@ def test_scores_invariant_to_batch_size_and_padding_side(tiny_backbone):
     assert one.std() > 0  # different inputs get different rewards
 
 
+def test_score_encoded_runs_the_planned_passes(tiny_backbone, monkeypatch):
+    """Offline scoring pads no more than the least-work plan, keeps the token budget and the row
+    limit, and every sequence gets the reward it gets alone."""
+    from rewardlab.models.pass_plan import PlanConfig, plan_batches
+
+    rm = _rm(tiny_backbone)
+    prompts, responses = _texts()
+    prompts, responses = prompts * 3, [r * (1 + i % 4) for i, r in enumerate(responses * 3)]
+    seqs = rm.encode(prompts, responses)
+    lengths = [len(s["input_ids"]) for s in seqs]
+    assert len(set(lengths)) > 5
+    shapes, infer = [], rm._infer
+    monkeypatch.setattr(rm, "_infer", lambda b: shapes.append(tuple(b["input_ids"].shape)) or infer(b))
+    got = rm.score_encoded(seqs, batch_tokens=120, max_batch=4)
+    plan = plan_batches(lengths, PlanConfig(max_tokens=120, max_rows=4))
+    assert sorted(shapes) == sorted((len(p), max(lengths[i] for i in p)) for p in plan)
+    assert all(rows <= 4 and (rows == 1 or rows * t <= 120) for rows, t in shapes)
+    assert sum(r * t for r, t in shapes) >= sum(lengths)  # every real token is scored
+    monkeypatch.setattr(rm, "_infer", infer)
+    alone = torch.cat([rm.score_encoded([s]) for s in seqs])
+    assert torch.allclose(got, alone, atol=TOL)
+
+
 def test_decoder_reads_last_real_token_when_pad_equals_eos(tiny_llama):
     rm = _rm(tiny_llama)
     assert rm.tokenizer.pad_token_id == rm.tokenizer.eos_token_id

@@ -21,6 +21,7 @@ from rewardlab.data.schema import Prompt
 from rewardlab.models.backbone import build_backbone, load_tokenizer, trained_layer_ids
 from rewardlab.models.config import ModelConfig
 from rewardlab.models.modes import eval_mode, frozen_trunk
+from rewardlab.models.pass_plan import PlanConfig, plan_batches
 from rewardlab.models.tokenize import PairEncoder, rm_chat_template
 
 META = "rewardlab.json"
@@ -171,7 +172,8 @@ class RewardModel(nn.Module):
         side: str = "right",
         groups: list[Hashable] | None = None,
     ) -> torch.Tensor:
-        """Rewards (N, K) for encoded sequences: sorted by length, batched by a token budget.
+        """Rewards (N, K) for encoded sequences, in the passes of least padded work under a token
+        budget and a row limit (:func:`rewardlab.models.pass_plan.plan_batches`).
         ``groups`` (one key per sequence, e.g. its prompt): decoder RMs compute the shared token
         prefix of each group once (exact, see :mod:`rewardlab.models.prompt_share`)."""
         out = torch.empty(len(seqs), self.cfg.num_objectives)
@@ -186,15 +188,15 @@ class RewardModel(nn.Module):
                         if len(idx) > 1:
                             out[idx] = ps.score_group(self, seqs, idx, p, max_batch)
                             rest.difference_update(idx)
-            order = sorted(rest, key=lambda i: len(seqs[i]["input_ids"]), reverse=True)
-            i = 0
-            while i < len(order):
-                longest = len(seqs[order[i]]["input_ids"])
-                n = max(1, min(max_batch, batch_tokens // max(longest, 1)))
-                idx = order[i : i + n]
+            order = sorted(rest)
+            plan = plan_batches(
+                [len(seqs[i]["input_ids"]) for i in order],
+                PlanConfig(max_tokens=batch_tokens, max_rows=max_batch),
+            )
+            for run in reversed(plan):  # longest first: the peak memory comes at once
+                idx = [order[k] for k in run]
                 batch = self.collate([seqs[j] for j in idx], side)
                 out[idx] = self._infer(batch).float().cpu()
-                i += n
         return out
 
     def _infer(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
