@@ -101,6 +101,25 @@ def _read_yaml(path: Path | None, known: set[str]) -> dict[str, Any]:
     return flat
 
 
+def _field_parameter(f: dataclasses.Field, hint: Any, panel: str) -> inspect.Parameter:
+    """The keyword-only typer option of one config field: ``--field-name`` (``--x/--no-x`` for a
+    bool), its help with the default shown, grouped under the config class's panel."""
+    default = f.default if f.default is not dataclasses.MISSING else None
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        default = f.default_factory()  # type: ignore[misc]
+    if isinstance(default, enum.Enum):
+        default = default.value
+    if isinstance(default, list | tuple):
+        default = ",".join(map(str, default))
+    show = f" (default: {default})" if default not in (None, "") else ""
+    tp = _cli_type(hint)
+    decls = [f"{_flag(f.name)}/--no-{f.name.replace('_', '-')}"] if tp is bool else [_flag(f.name)]
+    opt = typer.Option(
+        None, *decls, help=f.metadata.get("help", "") + show, show_default=False, rich_help_panel=panel
+    )
+    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=tp | None)
+
+
 def config_command(app: typer.Typer, name: str, *configs: type, **typer_kwargs: Any) -> Callable:
     """Register ``fn(*config_instances, **extra)`` as command ``name``.
 
@@ -121,27 +140,7 @@ def config_command(app: typer.Typer, name: str, *configs: type, **typer_kwargs: 
                 if f.name in owners or f.name in sig.parameters:
                     raise ValueError(f"option {f.name!r} is defined twice for command {name!r}")
                 owners[f.name] = cls
-                default = f.default if f.default is not dataclasses.MISSING else None
-                if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-                    default = f.default_factory()  # type: ignore[misc]
-                if isinstance(default, enum.Enum):
-                    default = default.value
-                if isinstance(default, list | tuple):
-                    default = ",".join(map(str, default))
-                hint = f.metadata.get("help", "")
-                show = f" (default: {default})" if default not in (None, "") else ""
-                tp = _cli_type(hints[f.name])
-                decls = (
-                    [f"{_flag(f.name)}/--no-{f.name.replace('_', '-')}"] if tp is bool else [_flag(f.name)]
-                )
-                opt = typer.Option(
-                    None, *decls, help=hint + show, show_default=False, rich_help_panel=cls.__name__
-                )
-                params.append(
-                    inspect.Parameter(
-                        f.name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=tp | None
-                    )
-                )
+                params.append(_field_parameter(f, hints[f.name], cls.__name__))
         cfg_opt = typer.Option(None, "--config", help="YAML file with any of these options; flags win.")
         params.append(
             inspect.Parameter(
