@@ -51,6 +51,13 @@ def test_get_reward_openrlhf_shape_matches_offline(multi_dir):
         assert torch.allclose(torch.tensor(rep.body["extra_logs"][name]), s.rewards[:, k], atol=1e-5)
 
 
+def test_health_reports_the_scoring_precision(scalar_dir):
+    for precision in ("fp32", "bf16"):
+        with running(_state(scalar_dir, precision=precision)) as url:
+            health = RewardClient(url).get("/health").body
+        assert health["precision"] == precision and health["status"] == "ok"
+
+
 def test_one_objective_without_prompts_scores_the_whole_query(scalar_dir):
     with running(_state(scalar_dir)) as url:
         rep = RewardClient(url).post("/get_reward", {"query": RESPONSES[:2]})

@@ -7,7 +7,8 @@ Endpoints (all JSON; with a token, every one needs ``Authorization: Bearer TOKEN
   ``--policy-tokenizer`` is given. ``extra_logs`` holds per-objective rewards (K > 1) and the
   predictive std (``reward_std``, ``std/<objective>``) when the model has a posterior or ensemble.
 - ``POST /score`` — ``{"items": [{"prompt", "response"}], "scalarizer", "penalty_k"}``.
-- ``GET /health`` — model, kind, objectives, posterior yes/no, queue depth, batch counters.
+- ``GET /health`` — model, kind, objectives, posterior yes/no, scoring precision, queue depth,
+  batch counters.
 
 Errors are ``{"error", "detail"}`` with 400 (bad JSON), 401 (token), 413 (body, text or item
 count over a limit), 422 (wrong shape or option), 503 + ``Retry-After`` (queue full), 504 (timeout).
@@ -129,6 +130,7 @@ class ServerState:
             "objectives": self.loaded.objectives,
             "scalarizer": rm.cfg.scalarizer if len(self.loaded.objectives) > 1 else None,
             "posterior": self.loaded.uncertainty_source is not None,
+            "precision": self.loaded.precision.value,
             "uncertainty_source": self.loaded.uncertainty_source,
             "normalization": self.scorer.norm,
             "policy_template": self.template is not None,
