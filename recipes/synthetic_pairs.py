@@ -8,9 +8,10 @@ aspects), (b) RLAIF pairs (two samples labelled by the per-principle A/B judge, 
 Budget: 2 generations per prompt for each method by default (``--wofn-n 2``); every method asks
 for "sample k of prompt x" identically, so the generation cache makes RMBoost's y1, RLAIF's two
 samples and West-of-N's samples the very same texts. A reference RM trains on the real human
-pairs of the same N prompts; ``rlaif (hard labels)`` trains on the RLAIF pairs as plain preferences (the
-judge's decision without its soft label, which sits near ½ for small judges). Each RM (the foundation MiniLM RM, identical settings) is evaluated
-on HH test, LLMBar and HHH; results go to ``OUT/results.json`` and ``OUT/results.md``.
+pairs of the same N prompts; ``rlaif (hard labels)`` trains on the RLAIF pairs as plain
+preferences (the judge's decision without its soft label, which sits near ½ for small judges).
+Each RM (the foundation MiniLM RM, identical settings) is evaluated on HH test, LLMBar and HHH;
+results go to ``OUT/results.json`` and ``OUT/results.md``.
 Every stage is cached under ``--out``: rerun to resume.
 
     python recipes/synthetic_pairs.py --out runs/synthetic          # defaults: ~15 min, 2 cores
