@@ -110,3 +110,21 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError, match="degrade"):
         CritiqueConfig(degrade="nonsense")
     assert {"none", "shuffle", "weak-prompt"} <= set(DEGRADE_MODES.names())
+
+
+def test_reordered_or_grown_pair_list_reuses_critiques_by_content(
+    fake: FakeBackend, pairs, tmp_path: Path
+) -> None:
+    """A changed pair list (the job's positions move) asks the LLM only about pairs it never saw;
+    every pair keeps the critiques it was given before."""
+    out = tmp_path / "c.jsonl"
+    first = critique_pairs(pairs[:3], fake, out, batch_size=2)
+    before = {p.chosen: p.critiques for p in load_pairs(out)}
+    n_calls = sum(len(c) for c in fake.chat_calls)
+    res = critique_pairs(pairs[3:] + pairs[:3], fake, out, batch_size=2)  # every position moves
+    asked = sum(len(c) for c in fake.chat_calls) - n_calls
+    assert asked == 2 * (len(pairs) - 3)  # two critiques per unseen pair, none for the three seen
+    assert res.n_new == len(pairs) and first.n_new == 3  # rows under the new positions' keys
+    got = {r["chosen"]: r["critiques"] for r in res.pairs}
+    assert all(got[c] == before[c] for c in before)
+    assert res.qc.as_dict()["critiques"] == 2 * len(pairs)

@@ -9,6 +9,8 @@ Degraded-critic modes (a registry) produce deliberately worse critiques to measu
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,6 +108,27 @@ def critique_conversations(pair: PreferencePair, template: Template) -> list[lis
     ]
 
 
+def content_key(pair: PreferencePair) -> str:
+    """A pair's identity by content (prompt, chosen, rejected), whatever its position."""
+    blob = json.dumps([pair.prompt, pair.chosen, pair.rejected], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()
+
+
+def _prior_critiques(out: Path) -> dict[str, dict]:
+    """:func:`content_key` → a row of ``out`` holding that pair's own critiques (none: {})."""
+    if not out.exists():
+        return {}
+    found = {}
+    for line in out.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            pair = PreferencePair(row["prompt"], row["chosen"], row["rejected"])
+            found[content_key(pair)] = {"critiques": row["critiques"], "metadata": row["metadata"]}
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a torn last line or a foreign row: the job's own checks report those
+    return found
+
+
 def critique_pairs(
     pairs: list[PreferencePair],
     backend: LLMBackend,
@@ -124,20 +147,28 @@ def critique_pairs(
     sources = mode.sources(len(pairs), cfg.shuffle_seed)
     todo = list(enumerate(pairs))[:limit] if limit is not None else list(enumerate(pairs))
     ctx: list[QCContext] = []  # built on first use: a fully resumed job never touches the LLM
+    # each pair's own critiques depend on its content only: reuse those already in `out` (same
+    # configuration, checked by the job) when the pair list changed order or grew
+    prior = _prior_critiques(Path(out)) if mode.sources is _identity else {}
 
     def work(batch: list[tuple[int, PreferencePair]]) -> list[dict]:
-        convs = [c for i, _ in batch for c in critique_conversations(pairs[sources[i]], template)]
-        texts = backend.chat(convs, gen)
-        if not ctx:
+        fresh = [(i, p) for i, p in batch if content_key(p) not in prior]
+        convs = [c for i, _ in fresh for c in critique_conversations(pairs[sources[i]], template)]
+        texts = iter(backend.chat(convs, gen) if convs else [])
+        if convs and not ctx:
             counter = getattr(backend, "count_tokens", None)  # count_tokens(texts) -> list[int]
             count = (lambda text: counter([text])[0]) if callable(counter) else None
             ctx.append(QCContext(template, gen.max_new_tokens, count, cfg.min_chars))
         rows = []
-        for k, (i, pair) in enumerate(batch):
-            crit = {s: texts[2 * k + j].strip() for j, s in enumerate(SIDES)}
+        for i, pair in batch:
+            if (old := prior.get(content_key(pair))) is not None:
+                crit, qc = old["critiques"], old["metadata"]["critique"]["qc"]
+            else:
+                crit = {s: next(texts).strip() for s in SIDES}
+                qc = {s: check_critique(crit[s], ctx[0]) for s in SIDES}
             meta = dict(pair.metadata)
             meta["critique"] = {
-                "qc": {s: check_critique(crit[s], ctx[0]) for s in SIDES},
+                "qc": qc,
                 "critic": f"{backend.name}:{backend.model}",
                 "template": Path(template.source).name,
                 "degrade": cfg.degrade,
