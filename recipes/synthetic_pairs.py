@@ -8,7 +8,7 @@ aspects), (b) RLAIF pairs (two samples labelled by the per-principle A/B judge, 
 Budget: 2 generations per prompt for each method by default (``--wofn-n 2``); every method asks
 for "sample k of prompt x" identically, so the generation cache makes RMBoost's y1, RLAIF's two
 samples and West-of-N's samples the very same texts. A reference RM trains on the real human
-pairs of the same N prompts; ``rlaif (hard labels)`` trains on the RLAIF pairs as plain
+pairs of the same N prompts; ``rlaif-hard`` trains on the RLAIF pairs as plain
 preferences (the judge's decision without its soft label, which sits near ½ for small judges).
 Each RM (the foundation MiniLM RM, identical settings) is evaluated on HH test, LLMBar and HHH;
 results go to ``OUT/results.json`` and ``OUT/results.md``.
@@ -247,7 +247,8 @@ def markdown(report: dict) -> str:
     )
     lines = [head, "|" + "---|" * (len(sets) + 3)]
     for name, res in report["eval"]["results"].items():
-        g = report["generation"].get(name.split(" (")[0], {}).get("generations_per_prompt", "—")
+        method = name.split(" (")[0].removesuffix("-hard")  # rlaif-hard: rlaif's generations
+        g = report["generation"].get(method, {}).get("generations_per_prompt", "—")
         g = f"{g:.2f}" if isinstance(g, float) else str(g)
         accs = " | ".join(_cell(res, s) for s in sets)
         lines.append(f"| {name} | {res['train_pairs']} | {g} | {accs} |")
@@ -332,7 +333,9 @@ def main() -> None:
         else:
             log.warning("%s produced no pairs; left out of the table", m)
     if METHODS[1] in datasets:  # the judge's decision alone: its near-½ soft labels carry little gradient
-        datasets["rlaif (hard labels)"] = [dataclasses.replace(p, labels={}) for p in datasets[METHODS[1]]]
+        datasets["rlaif-hard (decisions only)"] = [
+            dataclasses.replace(p, labels={}) for p in datasets[METHODS[1]]
+        ]
     datasets[METHODS[3]] = human
     if METHODS[0] in datasets:  # real + synthetic: the human pairs and the RMBoost pairs together
         datasets["human + rmboost"] = human + datasets[METHODS[0]]
