@@ -38,18 +38,21 @@ def cue_score(text: str) -> int:
     return len(POSITIVE.findall(text)) - len(NEGATIVE.findall(text))
 
 
+def cue_gaps(test: list[PreferencePair]) -> list[int]:
+    """Per pair, :func:`cue_score` of the chosen answer's critique minus the rejected one's."""
+    return [cue_score(p.critiques["chosen"]) - cue_score(p.critiques["rejected"]) for p in test]
+
+
 def critique_lexicon(test: list[PreferencePair]) -> float:
-    """A crude reading of the critiques alone: :func:`cue_score`; the pair is right when the
-    chosen answer's critique scores higher (ties count wrong)."""
-    return sum(cue_score(p.critiques["chosen"]) > cue_score(p.critiques["rejected"]) for p in test) / len(
-        test
-    )
+    """A crude reading of the critiques alone: the pair is right when the chosen answer's
+    critique has the higher :func:`cue_score` (ties count wrong)."""
+    return sum(g > 0 for g in cue_gaps(test)) / len(test)
 
 
 def lexicon_score(test: list[PreferencePair]) -> float:
     """The same lexicon read of a condition's critiques, ties counted as half right (LLM critics
     often write the same verdict for both answers): how much preference the critiques carry."""
-    gaps = [cue_score(p.critiques["chosen"]) - cue_score(p.critiques["rejected"]) for p in test]
+    gaps = cue_gaps(test)
     return (sum(g > 0 for g in gaps) + 0.5 * sum(g == 0 for g in gaps)) / len(test)
 
 

@@ -80,10 +80,15 @@ def render_prompt(prompt: Prompt) -> str:
     return prompt_text(prompt).strip()
 
 
-def item_key(index: int, *texts: object) -> str:
-    """A stable resume key: position plus a short hash of the item's content."""
+def content_hash(*texts: object) -> str:
+    """A hash of an item's content (each part as ``str``), whatever its position."""
     blob = json.dumps([str(t) for t in texts], ensure_ascii=False)
-    return f"{index}:{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
+    return hashlib.sha1(blob.encode()).hexdigest()
+
+
+def item_key(index: int, *texts: object) -> str:
+    """A stable resume key: position plus a short :func:`content_hash` of the item's content."""
+    return f"{index}:{content_hash(*texts)[:12]}"
 
 
 @dataclass

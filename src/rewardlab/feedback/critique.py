@@ -9,7 +9,6 @@ Degraded-critic modes (a registry) produce deliberately worse critiques to measu
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import random
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardlab.data.schema import PreferencePair
-from rewardlab.feedback.common import Template, item_key, render_prompt
+from rewardlab.feedback.common import Template, content_hash, item_key, render_prompt
 from rewardlab.feedback.jobs import job_config, run_job
 from rewardlab.feedback.qc import QCContext, QCReport, check_critique
 from rewardlab.llm.base import GenerationConfig, LLMBackend
@@ -110,8 +109,7 @@ def critique_conversations(pair: PreferencePair, template: Template) -> list[lis
 
 def content_key(pair: PreferencePair) -> str:
     """A pair's identity by content (prompt, chosen, rejected), whatever its position."""
-    blob = json.dumps([pair.prompt, pair.chosen, pair.rejected], ensure_ascii=False, sort_keys=True)
-    return hashlib.sha1(blob.encode()).hexdigest()
+    return content_hash(pair.prompt, pair.chosen, pair.rejected)
 
 
 def _prior_critiques(out: Path) -> dict[str, dict]:
@@ -152,7 +150,8 @@ def critique_pairs(
     prior = _prior_critiques(Path(out)) if mode.sources is _identity else {}
 
     def work(batch: list[tuple[int, PreferencePair]]) -> list[dict]:
-        fresh = [(i, p) for i, p in batch if content_key(p) not in prior]
+        found = [prior.get(content_key(p)) for _, p in batch]
+        fresh = [item for item, old in zip(batch, found, strict=True) if old is None]
         convs = [c for i, _ in fresh for c in critique_conversations(pairs[sources[i]], template)]
         texts = iter(backend.chat(convs, gen) if convs else [])
         if convs and not ctx:
@@ -160,8 +159,8 @@ def critique_pairs(
             count = (lambda text: counter([text])[0]) if callable(counter) else None
             ctx.append(QCContext(template, gen.max_new_tokens, count, cfg.min_chars))
         rows = []
-        for i, pair in batch:
-            if (old := prior.get(content_key(pair))) is not None:
+        for (i, pair), old in zip(batch, found, strict=True):
+            if old is not None:
                 crit, qc = old["critiques"], old["metadata"]["critique"]["qc"]
             else:
                 crit = {s: next(texts).strip() for s in SIDES}
