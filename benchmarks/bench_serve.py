@@ -16,7 +16,8 @@ a shared machine's load drifts over all alike): ``planned`` (the default server:
 micro-batching up to ``--max-batch``, each pass the length-planned one holding the oldest of the
 16 oldest queued samples), ``window32`` (planned from the 32 oldest), ``take`` (every planned pass
 of a window), ``sorted`` (the window as one length-sorted batch: the design ``planned``
-replaced), ``untrimmed`` (``planned`` without heap trimming) and ``single`` (``--max-batch 1``:
+replaced), ``untrimmed`` (``planned`` without heap trimming), ``heavy`` / ``heavy32``
+(``planned`` / ``window32`` with a per-pass cost of 144 tokens in the planner: larger passes) and ``single`` (``--max-batch 1``:
 each request scored alone, the design of OpenRLHF's own ``serve_rm``); after each round,
 ``rewardlab.load(DIR).score`` on the same texts in one call (what ``rewardlab score`` runs).
 Prints, per round and as a mean, the served/offline throughput ratio and the micro-batching gain.
@@ -88,6 +89,14 @@ VARIANTS = {  # name → (title, serve flags; {max_batch} filled in)
     "untrimmed": (
         "planned passes without malloc_trim (max batch {max_batch})",
         ["--max-batch", "{max_batch}", "--rss-bound-mib", "-1"],
+    ),
+    "heavy": (
+        "planned passes from the 16 oldest, pass cost 144 tokens (max batch {max_batch})",
+        ["--max-batch", "{max_batch}", "--pass-overhead-tokens", "144"],
+    ),
+    "heavy32": (
+        "planned passes from the 32 oldest, pass cost 144 tokens (max batch {max_batch})",
+        ["--max-batch", "{max_batch}", "--plan-window", "32", "--pass-overhead-tokens", "144"],
     ),
     "single": ("batch size 1 (each request alone, like OpenRLHF's serve_rm)", ["--max-batch", "1"]),
 }

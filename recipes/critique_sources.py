@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from rewardlab.data.load import load_pairs
 from rewardlab.data.schema import PreferencePair
 from rewardlab.registry import Registry
 
+log = logging.getLogger(__name__)
 SIDES = ("chosen", "rejected")
 GENERATED = Path(__file__).resolve().parents[1] / "data" / "generated" / "critiques"
 CRITICS = {  # condition -> (local LLM alias, description)
@@ -182,8 +184,15 @@ def generate_critiques(
     by length. Returns the job's QC summary."""
     from rewardlab.feedback.critique import CritiqueConfig, critique_pairs
     from rewardlab.llm import GenerationConfig, LocalBackend
+    from rewardlab.llm.local import cpu_has_bf16
 
     GENERATED.mkdir(parents=True, exist_ok=True)
+    if not cpu_has_bf16():  # the shipped files are bf16: regenerating them keeps that, at a price
+        log.warning(
+            "this CPU has no native bfloat16 (AMX / AVX512-BF16): the critic runs in bf16 anyway, so "
+            "its critiques match the shipped ones, but ~3-4x slower than on an AMX CPU (measured "
+            "2026-12-02: ~40-80 s per pair for the 1.5B on one core)"
+        )
     # bf16 (AMX) for every critic on a bf16 CPU: the 135M in fp32 is as slow as the 1.5B in bf16.
     # Wide batches (decoding reads all weights per step) of length-sorted pairs (one 1,500-token
     # answer would pad a whole batch).
