@@ -11,16 +11,18 @@ lists, 422). Reported per run: throughput of valid requests, p50/p99 latency, an
 (anything unexpected — 5xx, timeouts, refused connections, a wrong status — counts as an error),
 the server's mean batch size and its RSS after warm-up and at the end.
 
-Runs (``--variants``, each a fresh server; ``--repeats`` rounds, interleaved A, B, C, A, B, C so
-a shared machine's load drifts over all alike): ``planned`` (the default server: dynamic
-micro-batching up to ``--max-batch``, each pass the length-planned one holding the oldest of the
-16 oldest queued samples), ``window32`` (planned from the 32 oldest), ``take`` (every planned pass
-of a window), ``sorted`` (the window as one length-sorted batch: the design ``planned``
-replaced), ``untrimmed`` (``planned`` without heap trimming), ``heavy`` / ``heavy32``
-(``planned`` / ``window32`` with a per-pass cost of 144 tokens in the planner: larger passes) and ``single`` (``--max-batch 1``:
-each request scored alone, the design of OpenRLHF's own ``serve_rm``); after each round,
-``rewardlab.load(DIR).score`` on the same texts in one call (what ``rewardlab score`` runs).
-Prints, per round and as a mean, the served/offline throughput ratio and the micro-batching gain.
+Runs (``--variants``, each a fresh server; ``--repeats`` rounds, interleaved A, B, C, A, B, C so a
+shared machine's load drifts over all alike): ``planned`` (the default server: dynamic micro-
+batching up to ``--max-batch``, each pass the length-planned one holding the oldest of the 16
+oldest queued samples), ``window32`` (planned from the 32 oldest), ``take`` (every planned pass of
+a window), ``sorted`` (the window as one length-sorted batch: the design ``planned`` replaced),
+``untrimmed`` (``planned`` without heap trimming), ``heavy`` / ``heavy32`` (``planned`` /
+``window32`` with a per-pass cost of 144 tokens in the planner: larger passes) and ``single``
+(``--max-batch 1``: each request scored alone, the design of OpenRLHF's own ``serve_rm``). Right
+before and right after each run, ``rewardlab.load(DIR).score`` on the same texts in one call (what
+``rewardlab score`` runs): the served/offline ratio uses the mean of the two, since the shared
+machine's speed drifts by up to ±20% between runs minutes apart. Prints, per round and as a mean,
+the served/offline throughput ratio and the micro-batching gain.
 
     python benchmarks/bench_serve.py [--model DIR] [--clients 32] [--requests 2000] [--threads 1]
 """
@@ -233,8 +235,8 @@ def report(name: str, r: dict) -> None:
         print(f"  {k}: {v}")
 
 
-def offline(args, prompts: list[str], responses: list[str], used: list[int]) -> tuple[float, object]:
-    """Responses/s of ``rewardlab.load(DIR).score`` on the texts ``used``, in one call; rewards."""
+def offline(args, prompts: list[str], responses: list[str]) -> tuple[float, object]:
+    """Responses/s of ``rewardlab.load(DIR).score`` on all the texts, in one call; their rewards."""
     import torch
 
     import rewardlab
@@ -242,8 +244,8 @@ def offline(args, prompts: list[str], responses: list[str], used: list[int]) -> 
     torch.set_num_threads(args.threads)
     rm = rewardlab.load(args.model)
     t0 = time.perf_counter()
-    rewards = rm.score([prompts[i] for i in used], [responses[i] for i in used], uncertainty=False).reward
-    return len(used) / (time.perf_counter() - t0), rewards
+    rewards = rm.score(prompts, responses, uncertainty=False).reward
+    return len(prompts) / (time.perf_counter() - t0), rewards
 
 
 def _fmt(xs: list[float]) -> str:
@@ -286,17 +288,19 @@ def main() -> None:
             title, flags = VARIANTS[v]
             flags = [f.format(max_batch=args.max_batch) for f in flags]
             print(f"\n[round {r + 1}, load average {load_avg()}]", end="")
+            # offline right before and right after each run: the machine's speed drifts (±20%
+            # between runs of minutes on the shared CPU), so the ratio uses their mean
+            before, _ = offline(args, prompts, responses)
             res[v] = run(args, flags, prompts, responses)
+            after, rewards = offline(args, prompts, responses)
+            res[v]["offline"] = (before + after) / 2
             report(title.format(max_batch=args.max_batch), res[v])
-        used = sorted(res[variants[0]]["rewards"])
-        rate, rewards = offline(args, prompts, responses, used)
-        for v in variants:
-            diff = max(abs(res[v]["rewards"][i] - float(rewards[j])) for j, i in enumerate(used))
-            print(f"{v}: served vs offline rewards: max |diff| {diff:.2e}")
-        print(f"offline rewardlab.load(DIR).score on the {len(used)} served texts: {rate:.1f} responses/s")
-        res["offline"] = rate
-        for v in variants:
-            print(f"round {r + 1}: {v}/offline throughput {res[v]['throughput'] / rate:.2f}")
+            diff = max(abs(x - float(rewards[i])) for i, x in res[v]["rewards"].items())
+            print(
+                f"offline rewardlab.load(DIR).score on the {len(prompts)} texts: {before:.1f} before, "
+                f"{after:.1f} after the run (responses/s); served vs offline rewards: max |diff| {diff:.2e}"
+            )
+            print(f"round {r + 1}: {v}/offline throughput {res[v]['throughput'] / res[v]['offline']:.2f}")
         if "single" in variants:
             for v in (v for v in variants if v != "single"):
                 gain = res[v]["throughput"] / res["single"]["throughput"]
@@ -304,7 +308,7 @@ def main() -> None:
         rounds.append(res)
     print(f"\n== summary over {len(rounds)} round(s), {args.clients} clients x {args.requests} requests")
     for v in variants:
-        ratios = [x[v]["throughput"] / x["offline"] for x in rounds]
+        ratios = [x[v]["throughput"] / x[v]["offline"] for x in rounds]
         print(
             f"{v}: {statistics.mean(x[v]['throughput'] for x in rounds):.1f} req/s, "
             f"served/offline {statistics.mean(ratios):.2f} (rounds: {_fmt(ratios)}), "
