@@ -62,6 +62,20 @@ def test_fp32_is_the_default_and_unchanged(saved):
     assert torch.equal(a.score(prompts, responses).rewards, b.score(prompts, responses).rewards)
 
 
+def test_reduced_precision_warns_on_a_cpu_without_native_bf16(saved, caplog, monkeypatch):
+    """bf16 emulated (no AMX / AVX512-BF16) is slower than fp32: load says so, and only then."""
+    import logging
+
+    import rewardlab.llm.local as local
+
+    for native, precision, warned in ((False, "bf16", True), (True, "bf16", False), (False, "fp32", False)):
+        monkeypatch.setattr(local, "cpu_has_bf16", lambda native=native: native)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="rewardlab.loading"):
+            load(saved, precision=precision)
+        assert ("without native bfloat16" in caplog.text) == warned, (native, precision)
+
+
 def test_reduced_precision_refused_with_a_posterior(saved, tmp_path):
     import shutil
 

@@ -12,6 +12,7 @@ critiques when the model reads them, and gives a predictive standard deviation w
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from rewardlab.bayes.laplace import Posterior
     from rewardlab.bayes.uncertainty import PreferencePrediction
 
+log = logging.getLogger(__name__)
 BESIDE = ("posterior", "ensemble")  # bayes.laplace.POSTERIOR_DIR, bayes.ensemble.ENSEMBLE_DIR
 
 
@@ -172,6 +174,21 @@ def _check_fp32(precision: Precision, mdir: Path, why: str) -> None:
         raise ValueError(f"{mdir}: precision {precision.value!r} is not available: {why} (use fp32)")
 
 
+def _warn_slow_bf16(precision: Precision, rm: RewardModel, mdir: Path) -> None:
+    """Warn when a reduced precision runs on a CPU that computes bfloat16 only by emulation."""
+    if precision == Precision.FP32 or next(rm.hf_model.parameters()).device.type != "cpu":
+        return
+    from rewardlab.llm.local import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        log.warning(
+            "%s: precision %r on a CPU without native bfloat16 (AMX / AVX512-BF16) is slower than fp32 "
+            "here (measured 0.37x fp32 on such a CPU, docs/notes/scoring_speed.md); use fp32",
+            mdir,
+            precision.value,
+        )
+
+
 def load(path: str | Path, uncertainty: bool = True, precision: Precision | str = "fp32") -> LoadedRM:
     """Load the model saved in ``path`` with its posterior (else ensemble), objectives,
     scalarizer, reward scale and critique requirement. ``uncertainty=False`` skips the posterior
@@ -189,6 +206,7 @@ def load(path: str | Path, uncertainty: bool = True, precision: Precision | str 
     if not (uncertainty and any((mdir / d).is_dir() for d in BESIDE)):
         rm = RewardModel.load(mdir)
         apply_precision(rm.hf_model, precision)
+        _warn_slow_bf16(precision, rm, mdir)
         return LoadedRM(rm, mdir, meta, precision=precision)
     _check_fp32(precision, mdir, "its posterior/ensemble runs in float32; load with uncertainty off")
     from rewardlab.bayes.ensemble import load_ensemble

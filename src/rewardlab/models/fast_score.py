@@ -17,7 +17,9 @@ share of (chosen, rejected) pairs whose preference differs from the fp32 one —
 
 Measured on a trained MiniLM RM (600 pairs, 2-core AMX Xeon, 2026-12-01): ``mixed`` 1.34× the
 fp32 speed with 1.0% of preferences flipped, ``bf16`` 1.47× with 1.8% — both above a 0.5% bar, so
-fp32 stays the default (details in ``docs/notes/scoring_speed.md``). The predictive paths
+fp32 stays the default (details in ``docs/notes/scoring_speed.md``). Without native bf16 (no AMX
+or AVX512-BF16) bf16 is emulated and *slower* than fp32 (measured 0.37× on such a 2-core Xeon,
+2026-12-02); :func:`rewardlab.load` warns there. The predictive paths
 (Laplace posterior, ensembles) and knowledge RMs always run in float32.
 """
 
