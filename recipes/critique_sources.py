@@ -184,10 +184,11 @@ def generate_critiques(
     by length. Returns the job's QC summary."""
     from rewardlab.feedback.critique import CritiqueConfig, critique_pairs
     from rewardlab.llm import GenerationConfig, LocalBackend
-    from rewardlab.llm.local import cpu_has_bf16
+    from rewardlab.llm.local import cpu_has_bf16, resolve_device
 
     GENERATED.mkdir(parents=True, exist_ok=True)
-    if not cpu_has_bf16():  # the shipped files are bf16: regenerating them keeps that, at a price
+    # the shipped files are bf16: regenerating them keeps that, at a price on such a CPU
+    if resolve_device("auto").type == "cpu" and not cpu_has_bf16():
         log.warning(
             "this CPU has no native bfloat16 (AMX / AVX512-BF16): the critic runs in bf16 anyway, so "
             "its critiques match the shipped ones, but ~3-4x slower than on an AMX CPU (measured "
