@@ -136,7 +136,6 @@ def drive(
     lock, barrier = threading.Lock(), threading.Barrier(clients)
     bad = dict(BAD_KINDS)
     bad["oversized"] = (json.dumps({"query": ["x" * (MAX_BODY + 10)]}).encode(), 413)
-    kinds = list(bad)
 
     stride = max(1, len(prompts) // clients)  # clients start spread over the texts, whatever --requests
 
@@ -148,16 +147,7 @@ def drive(
             # distinct texts, as a rollout's samples are (c·requests + k would put all clients on
             # the same text in lockstep whenever --requests is a multiple of N)
             n = c * stride + k
-            if bad_every and n % bad_every == bad_every - 1:
-                kind = kinds[(n // bad_every) % len(kinds)]
-                body, expected = bad[kind]
-            else:
-                i = n % len(prompts)
-                kind, expected = "ok", 200
-                body = json.dumps(
-                    {"query": [prompts[i] + responses[i]], "prompts": [prompts[i]], "labels": [None]}
-                )
-                body = body.encode()
+            kind, body, expected = _request(n, prompts, responses, bad, bad_every)
             t0 = time.perf_counter()
             try:
                 rep = http.request("POST", "/get_reward", body)
@@ -180,7 +170,21 @@ def drive(
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - t0
+    return _stats(time.perf_counter() - t0, latencies, classes, rewards)
+
+
+def _request(n: int, prompts, responses, bad: dict, bad_every: int) -> tuple[str, bytes, int]:
+    """Request n of the load: (kind, body, expected status); every ``bad_every``-th one is bad."""
+    if bad_every and n % bad_every == bad_every - 1:
+        kind = list(bad)[(n // bad_every) % len(bad)]
+        return kind, *bad[kind]
+    i = n % len(prompts)
+    body = json.dumps({"query": [prompts[i] + responses[i]], "prompts": [prompts[i]], "labels": [None]})
+    return "ok", body.encode(), 200
+
+
+def _stats(wall: float, latencies: list[float], classes: Counter, rewards: dict) -> dict:
+    """Throughput, latency quantiles and answers by class of one load run."""
     latencies.sort()
     return {
         "wall": wall,
@@ -264,6 +268,49 @@ def load_avg() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
+def one_round(args, r: int, variants: list[str], prompts, responses) -> dict:
+    """Round r: each variant served, with offline right before and after it; their results."""
+    res = {}
+    for v in variants:
+        title, flags = VARIANTS[v]
+        flags = [f.format(max_batch=args.max_batch) for f in flags]
+        print(f"\n[round {r + 1}, load average {load_avg()}]", end="")
+        # offline right before and right after each run: the machine's speed drifts (±20%
+        # between runs of minutes on the shared CPU), so the ratio uses their mean
+        before, _ = offline(args, prompts, responses)
+        res[v] = run(args, flags, prompts, responses)
+        after, rewards = offline(args, prompts, responses)
+        res[v]["offline"] = (before + after) / 2
+        report(title.format(max_batch=args.max_batch), res[v])
+        diff = max(abs(x - float(rewards[i])) for i, x in res[v]["rewards"].items())
+        print(
+            f"offline rewardlab.load(DIR).score on the {len(prompts)} texts: {before:.1f} before, "
+            f"{after:.1f} after the run (responses/s); served vs offline rewards: max |diff| {diff:.2e}"
+        )
+        print(f"round {r + 1}: {v}/offline throughput {res[v]['throughput'] / res[v]['offline']:.2f}")
+    if "single" in variants:
+        for v in (v for v in variants if v != "single"):
+            gain = res[v]["throughput"] / res["single"]["throughput"]
+            print(f"round {r + 1}: {v} gain over batch size 1: {gain:.2f}x")
+    return res
+
+
+def summary(args, rounds: list[dict], variants: list[str]) -> None:
+    """Print each variant's mean over the rounds."""
+    print(f"\n== summary over {len(rounds)} round(s), {args.clients} clients x {args.requests} requests")
+    for v in variants:
+        ratios = [x[v]["throughput"] / x[v]["offline"] for x in rounds]
+        print(
+            f"{v}: {statistics.mean(x[v]['throughput'] for x in rounds):.1f} req/s, "
+            f"served/offline {statistics.mean(ratios):.2f} (rounds: {_fmt(ratios)}), "
+            f"worst p99 {1000 * max(x[v]['p99'] for x in rounds):.0f} ms, "
+            f"errors {sum(x[v]['errors'] for x in rounds)}"
+        )
+        if "single" in variants and v != "single":
+            gains = [x[v]["throughput"] / x["single"]["throughput"] for x in rounds]
+            print(f"{v}: gain over batch size 1 {statistics.mean(gains):.2f}x (rounds: {_fmt(gains)})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=Path("runs/demo/model"))
@@ -289,43 +336,8 @@ def main() -> None:
         RewardModel.build(ModelConfig()).save(args.model)
     prompts, responses = texts(args.limit)
     offline(args, prompts, responses)  # warm-up: a cold first call would lower the first "before"
-    rounds = []
-    for r in range(args.repeats):
-        res = {}
-        for v in variants:
-            title, flags = VARIANTS[v]
-            flags = [f.format(max_batch=args.max_batch) for f in flags]
-            print(f"\n[round {r + 1}, load average {load_avg()}]", end="")
-            # offline right before and right after each run: the machine's speed drifts (±20%
-            # between runs of minutes on the shared CPU), so the ratio uses their mean
-            before, _ = offline(args, prompts, responses)
-            res[v] = run(args, flags, prompts, responses)
-            after, rewards = offline(args, prompts, responses)
-            res[v]["offline"] = (before + after) / 2
-            report(title.format(max_batch=args.max_batch), res[v])
-            diff = max(abs(x - float(rewards[i])) for i, x in res[v]["rewards"].items())
-            print(
-                f"offline rewardlab.load(DIR).score on the {len(prompts)} texts: {before:.1f} before, "
-                f"{after:.1f} after the run (responses/s); served vs offline rewards: max |diff| {diff:.2e}"
-            )
-            print(f"round {r + 1}: {v}/offline throughput {res[v]['throughput'] / res[v]['offline']:.2f}")
-        if "single" in variants:
-            for v in (v for v in variants if v != "single"):
-                gain = res[v]["throughput"] / res["single"]["throughput"]
-                print(f"round {r + 1}: {v} gain over batch size 1: {gain:.2f}x")
-        rounds.append(res)
-    print(f"\n== summary over {len(rounds)} round(s), {args.clients} clients x {args.requests} requests")
-    for v in variants:
-        ratios = [x[v]["throughput"] / x[v]["offline"] for x in rounds]
-        print(
-            f"{v}: {statistics.mean(x[v]['throughput'] for x in rounds):.1f} req/s, "
-            f"served/offline {statistics.mean(ratios):.2f} (rounds: {_fmt(ratios)}), "
-            f"worst p99 {1000 * max(x[v]['p99'] for x in rounds):.0f} ms, "
-            f"errors {sum(x[v]['errors'] for x in rounds)}"
-        )
-        if "single" in variants and v != "single":
-            gains = [x[v]["throughput"] / x["single"]["throughput"] for x in rounds]
-            print(f"{v}: gain over batch size 1 {statistics.mean(gains):.2f}x (rounds: {_fmt(gains)})")
+    rounds = [one_round(args, r, variants, prompts, responses) for r in range(args.repeats)]
+    summary(args, rounds, variants)
 
 
 if __name__ == "__main__":

@@ -163,7 +163,8 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The recipe's command line."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/overoptimization")
     ap.add_argument(
@@ -205,7 +206,11 @@ def main() -> None:
     ap.add_argument(
         "--report-pairs", type=int, default=150, help="pairs per set for the calibration report (0 = skip)"
     )
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)

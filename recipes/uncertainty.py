@@ -379,7 +379,8 @@ def member_rewards(rm, states: dict, pairs: list, store: dict) -> torch.Tensor:
     return out.double()
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The recipe's command line."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--work", default="runs/uncertainty", help="caches: model, trunk states, Jacobians, predictions"
@@ -397,7 +398,11 @@ def main() -> None:
     ap.add_argument("--only-ensemble", action="store_true")
     ap.add_argument("--ensemble-from-saved", action="store_true", help="the members trained so far only")
     ap.add_argument("--threads", type=int, default=0)
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -246,11 +246,19 @@ def block_table(extras: dict, saved: dict) -> str:
 
 
 def plots(out: Path, extras: dict, lengths: dict, rows: list[dict]) -> None:
+    """The three figures: σ against margin and length, the prior sweep, the AUROC intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plot_std(plt, out, extras, lengths)
+    plot_sweep(plt, out, extras)
+    plot_auroc(plt, out, rows)
+
+
+def plot_std(plt, out: Path, extras: dict, lengths: dict) -> None:
+    """σ_Δ against the MAP margin and the pair length, right and wrong pairs apart."""
     names = [n for n in extras if n == DEFAULT] + [n for n in extras if n != DEFAULT][:3]
     fig, axes = plt.subplots(2, len(names), figsize=(4 * len(names), 7), squeeze=False)
     for j, name in enumerate(names):
@@ -272,6 +280,9 @@ def plots(out: Path, extras: dict, lengths: dict, rows: list[dict]) -> None:
     fig.savefig(out / "std_vs_margin_length.png", dpi=110)
     plt.close(fig)
 
+
+def plot_sweep(plt, out: Path, extras: dict) -> None:
+    """Error- and OOD-AUROC of σ_Δ over the prior-precision sweep."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, d in extras.items():
         sweep = d["meta"].get("sweep")
@@ -295,6 +306,9 @@ def plots(out: Path, extras: dict, lengths: dict, rows: list[dict]) -> None:
     fig.savefig(out / "prior_sweep.png", dpi=110)
     plt.close(fig)
 
+
+def plot_auroc(plt, out: Path, rows: list[dict]) -> None:
+    """Each predictive's AUROCs with their intervals."""
     shown = [r for r in rows if "error_auroc" in r or "ood_auroc_mean" in r]
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.35 * len(shown) + 1.5), sharey=True)
     ys = list(range(len(shown)))
