@@ -27,6 +27,7 @@ with a 95% Clopper-Pearson upper bound. Prints the ratios against the plain loop
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import time
@@ -41,6 +42,8 @@ from rewardlab.models.config import ModelConfig
 from rewardlab.models.fast_score import Precision, flip_rate
 from rewardlab.models.reward_model import RewardModel
 from rewardlab.models.tokenize import messages
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data/generated/overoptimization/samples.jsonl"
 
 
 def load_peer(path: Path):
@@ -105,30 +108,71 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
-def main() -> None:
+def bench_texts(args) -> tuple[list, list[str]]:
+    """The timed prompts and responses, in the order the peer sees them. ``pairs``: chosen and
+    rejected of HH test, LLMBar, HHH (a pair's two responses follow each other); ``groups``: the
+    GRPO / best-of-n shape — ``--group-size`` policy samples per prompt, consecutive
+    (``data/generated/overoptimization/samples.jsonl``: HH, PandaLM and qa-feedback prompts,
+    SmolLM2-135M samples of ≤ 48 tokens)."""
+    if args.shape == "groups":
+        rows = [json.loads(line) for line in SAMPLES.open()]
+        prompts = [r["user"] for r in rows for _ in range(args.group_size)]
+        responses = [x for r in rows for x in r["responses"][: args.group_size]]
+    else:
+        pairs = hh_splits()["test"] + llmbar() + hhh()
+        prompts = [p.prompt for p in pairs for _ in (0, 1)]
+        responses = [r for p in pairs for r in (p.chosen, p.rejected)]
+    if args.limit:
+        prompts, responses = prompts[: args.limit], responses[: args.limit]
+    return prompts, responses
+
+
+def parser() -> argparse.ArgumentParser:
+    """The benchmark's command line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=Path("runs/demo/model"))
+    ap.add_argument(
+        "--backbone",
+        default="minilm",
+        help="the untrained RM built when --model does not exist (minilm, smollm2)",
+    )
+    ap.add_argument(
+        "--shape", choices=("pairs", "groups"), default="pairs", help="what is scored (bench_texts)"
+    )
+    ap.add_argument("--group-size", type=int, default=8, help="--shape groups: responses per prompt")
+    ap.add_argument("--share-prompts", action="store_true", help="also time fp32 with share_prompts=True")
     ap.add_argument("--limit", type=int, default=300, help="responses to time (0 = all)")
     ap.add_argument("--batch", type=int, default=16, help="the peer's batch size (GRPO's generation batch)")
     ap.add_argument("--precisions", default="fp32,mixed,bf16", help="rewardlab precisions to time")
     ap.add_argument("--batch-tokens", type=int, default=8192, help="rewardlab's padded tokens per forward")
     ap.add_argument("--flip-pairs", type=int, default=600, help="pairs for the flip rates (0 = skip)")
     ap.add_argument("--repeats", type=int, default=3, help="timings per side (best kept), interleaved")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     if not (args.model / "rewardlab.json").exists():  # speed does not depend on training
-        args.model = Path("/tmp/bench-score-model")
-        RewardModel.build(ModelConfig()).save(args.model)
+        args.model = Path(f"/tmp/bench-score-{args.backbone}")
+        RewardModel.build(ModelConfig(backbone=args.backbone)).save(args.model)
     precisions = [Precision(p) for p in ["fp32", *args.precisions.split(",")]]
     precisions = list(dict.fromkeys(precisions))  # fp32 (the reference) first, once
-    pairs = hh_splits()["test"] + llmbar() + hhh()
-    prompts = [p.prompt for p in pairs for _ in (0, 1)]
-    responses = [r for p in pairs for r in (p.chosen, p.rejected)]
-    if args.limit:
-        prompts, responses = prompts[: args.limit], responses[: args.limit]
+    prompts, responses = bench_texts(args)
     loaded = {p.value: rewardlab.load(args.model, uncertainty=False, precision=p) for p in precisions}
+    sides = {
+        p: lambda lr=lr: (
+            lr.score(prompts, responses, uncertainty=False, batch_tokens=args.batch_tokens).reward
+        )
+        for p, lr in loaded.items()
+    }
+    if args.share_prompts:
+        sides["fp32+shared"] = lambda lr=loaded["fp32"]: (
+            lr.score(
+                prompts, responses, uncertainty=False, batch_tokens=args.batch_tokens, share_prompts=True
+            ).reward
+        )
     peer = load_peer(args.model)
     max_length = loaded["fp32"].rm.cfg.max_length
-    n = len(prompts)
     best: dict[str, float] = {}
     out: dict[str, torch.Tensor] = {}
     for _ in range(args.repeats):
@@ -136,16 +180,23 @@ def main() -> None:
             lambda: trl_grpo_path(peer, prompts, responses, args.batch, max_length)
         )
         best["peer"] = min(best.get("peer", float("inf")), t)
-        for p, lr in loaded.items():
-            t, s = timed(
-                lambda lr=lr: lr.score(prompts, responses, uncertainty=False, batch_tokens=args.batch_tokens)
-            )
-            best[p], out[p] = min(best.get(p, float("inf")), t), s.reward
+        for name, fn in sides.items():
+            t, out[name] = timed(fn)
+            best[name] = min(best.get(name, float("inf")), t)
+    flips = flip_rates(loaded, args.flip_pairs) if args.flip_pairs else {}
+    report(args, len(prompts), best, out, fits, flips)
+
+
+def report(args, n: int, best: dict, out: dict, fits: torch.Tensor, flips: dict) -> None:
+    """Speeds, agreement with the peer and flips; the ratios against the peer last."""
     ours = out["fp32"]
     corr = torch.corrcoef(torch.stack([ours, out["peer"]]))[0, 1].item()
     diff = float((ours - out["peer"])[fits].abs().max()) if fits.any() else float("nan")
-    flips = flip_rates(loaded, args.flip_pairs) if args.flip_pairs else {}
     print(f"load average (1, 5, 15 min) after the timings: {os.getloadavg()}; {os.cpu_count()} CPUs")
+    print(
+        f"shape: {args.shape}"
+        + (f", {args.group_size} responses per prompt" if args.shape == "groups" else "")
+    )
     print(
         f"responses: {n} ({int(fits.sum())} within max_length)   fp32 rewards agree: max |diff| on those "
         f"{diff:.2e}; Pearson r on all {corr:.6f} (over-long ones differ: the peer cuts [CLS] too)"
@@ -154,15 +205,19 @@ def main() -> None:
         f"TRL GRPO reward-model path (batch {args.batch}, pad to longest, fp32): "
         f"{n / best['peer']:6.1f} responses/s"
     )
-    for p in loaded:
+    for p in (k for k in best if k != "peer"):
         k, m = flips.get(p, (0, 0))
         flip = f"flips {k}/{m} = {k / m:.2%} (95% upper {upper95(k, m):.2%})" if m else "flips not measured"
         flip = "the reference for the flips" if p == "fp32" else flip
+        if p == "fp32+shared":
+            d = (out[p] - ours).abs().max().item()
+            k = round(flip_rate(ours[0::2], ours[1::2], out[p][0::2], out[p][1::2]) * (n // 2))
+            flip = f"max |diff| vs fp32 {d:.1e}; flips {k}/{n // 2} of the timed adjacent pairs"
         print(
             f"rewardlab score --precision {p} (token budget {args.batch_tokens}): "
             f"{n / best[p]:6.1f} responses/s; {flip}"
         )
-    for p in loaded:
+    for p in (k for k in best if k != "peer"):
         print(f"scoring throughput ratio rewardlab[{p}]/TRL-GRPO-path: {best['peer'] / best[p]:.2f}x")
 
 

@@ -180,17 +180,64 @@ def test_common_prefix_stops_inside_every_member():
     assert ps.prefix_groups(seqs[:2], ["a", "b"]) == []  # different prompts never share
 
 
-def test_loaded_score_shares_prompts_only_when_asked(tiny_llama, tmp_path, monkeypatch):
+def test_loaded_score_shares_prompts_unless_told_not_to(tiny_llama, tmp_path, monkeypatch):
     from rewardlab.models import prompt_share as ps
 
     calls = []
-    real = ps.score_group
-    monkeypatch.setattr(ps, "score_group", lambda *a, **k: calls.append(1) or real(*a, **k))  # a spy
+    real = ps.pack_group
+    monkeypatch.setattr(ps, "pack_group", lambda *a, **k: calls.append(1) or real(*a, **k))  # a spy
     torch.manual_seed(0)
     saved = RewardModel.build(ModelConfig(backbone=tiny_llama, max_length=64, lora_r=0)).save(tmp_path / "m")
     prompts, responses = _groups_texts()
     lr = load(saved)
-    plain = lr.score(prompts, responses).rewards
-    assert not calls  # off by default
-    shared = lr.score(prompts, responses, share_prompts=True).rewards
+    plain = lr.score(prompts, responses, share_prompts=False).rewards
+    assert not calls
+    shared = lr.score(prompts, responses).rewards  # on by default
     assert len(calls) == 2 and torch.allclose(plain, shared, atol=1e-5)  # the 3- and 2-response groups
+
+
+def test_packed_mask_is_block_causal():
+    """A member's token sees the prefix and its own earlier tokens; padding sees only itself."""
+    from rewardlab.models import prompt_share as ps
+
+    seqs = [{"input_ids": [5, 6, 7, 1]}, {"input_ids": [5, 6, 8, 9]}]
+    (row,) = ps.pack_group(seqs, [0, 1], 2, pad=0)
+    assert row.ids == [5, 6, 7, 1, 8, 9] and row.positions == [0, 1, 2, 3, 2, 3]
+    assert row.reads == [3, 5] and row.members == [0, 1]
+    short = ps.PackedRow([5, 6, 7], [0, 1, 2], [0, 0, 1], [2], [0])
+    b = ps.packed_batch([row, short], pad=0, mask_dtype=None, device="cpu")
+    m = b["attention_mask"][:, 0].int()
+    assert m[0].tolist() == [
+        [1, 0, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0],
+        [1, 1, 1, 1, 0, 0],
+        [1, 1, 0, 0, 1, 0],  # member 2 skips member 1's tokens
+        [1, 1, 0, 0, 1, 1],
+    ]
+    assert m[1, 3:].tolist() == [[0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 1]]
+    add = ps.packed_batch([row], pad=0, mask_dtype=torch.float32, device="cpu")["attention_mask"]
+    assert add[0, 0, 4, 2] == torch.finfo(torch.float32).min and add[0, 0, 4, 1] == 0
+
+
+def test_packed_rows_cut_and_eager_attention_stay_exact(tiny_llama, monkeypatch):
+    """Groups cut into several packed rows, and the eager attention's additive mask, give the
+    rewards of the plain forward."""
+    from rewardlab.models import prompt_share as ps
+
+    rm = RewardModel.build(ModelConfig(backbone=tiny_llama, max_length=64, lora_r=0))
+    rm.eval()
+    prompts, responses = _groups_texts()
+    seqs = rm.encode(prompts, responses)
+    rm.fast_inference = False
+    full = torch.cat([rm.score_encoded([s]) for s in seqs])
+    rm.fast_inference = True
+    p, idx = ps.prefix_groups(seqs, prompts)[0]
+    assert len(ps.pack_group(seqs, idx, p, 0, row_tokens=p + 1)) == len(idx)  # one member per row
+    monkeypatch.setattr(ps, "ROW_TOKENS", 1)
+    cut = rm.score_encoded(seqs, groups=prompts)
+    assert torch.allclose(cut, full, atol=1e-5), (cut - full).abs().max()
+    monkeypatch.undo()
+    rm.hf_model.set_attn_implementation("eager")
+    eager = rm.score_encoded(seqs, groups=prompts)
+    assert torch.allclose(eager, full, atol=1e-5), (eager - full).abs().max()

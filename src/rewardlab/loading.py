@@ -120,14 +120,15 @@ class LoadedRM:
         uncertainty: bool | None = None,
         scalarizer: str | None = None,
         batch_tokens: int = 8192,
-        share_prompts: bool = False,
+        share_prompts: bool = True,
     ) -> Scores:
         """Rewards of aligned prompts/responses (critiques for a critique RM). ``uncertainty``:
         ``None`` = with a standard deviation when a posterior or ensemble exists; ``True`` requires
         one (``FileNotFoundError`` otherwise); ``False`` = the MAP model only (cheapest).
         ``share_prompts`` (MAP path, decoder RMs): compute each prompt shared by several responses
-        once (exact, :mod:`rewardlab.models.prompt_share`; off by default: measured slower on CPU,
-        see docs/notes/scoring_speed.md)."""
+        once, packed with its responses (exact to ~1e-5, :mod:`rewardlab.models.prompt_share`; on by
+        default: 1.3× the plain batches on HH pairs, 2.2× on GRPO groups of 8 with SmolLM2-135M,
+        docs/notes/scoring_speed.md; encoders ignore it)."""
         if self.knowledge:
             mean, std = self.rm.predict(prompts, responses, batch_tokens)  # (N, 1) each
             std = None if uncertainty is False else std

@@ -1,14 +1,17 @@
 """Prompt sharing for decoder reward models: one prompt, n responses, the prompt computed once.
 
 In best-of-n, GRPO and preference pairs several responses follow the same prompt. A decoder's
-tokens attend only to earlier tokens, so the hidden states (and keys/values) of the shared prompt
-tokens do not depend on what follows: they are computed once per group, kept as a KV cache, and
-each response runs its own tokens against it. Same math as the full forward (tested to 1e-5); the
-work saved is (n − 1) prompt lengths per group.
+tokens attend only to earlier tokens, so the hidden states of the shared prompt tokens do not
+depend on what follows. Each group is **packed** into one row — the shared prefix, then every
+member's own tokens — with a block-causal 4D attention mask (a member's token sees the prefix and
+the earlier tokens of its own member, nothing of the others) and position ids that restart after
+the prefix for each member; rows of many groups run together in the passes of least padded work
+(:func:`rewardlab.models.pass_plan.plan_batches`). Same math as the full forward (tested to 1e-5);
+the work saved is (n − 1) prefix lengths per group, the attention over a packed row costs more
+(rows are cut at ``ROW_TOKENS``).
 
-Opt-in (``LoadedRM.score(..., share_prompts=True)``, ``RewardModel.score_encoded(groups=...)``):
-on the 2-core CPU it was measured *slower* than the plain length-sorted batches (each group runs
-its own small forwards, so batching across groups is lost; docs/notes/scoring_speed.md).
+Opt-in (``LoadedRM.score(..., share_prompts=True)``, ``RewardModel.score_encoded(groups=...)``);
+``benchmarks/bench_score.py --shape groups`` measures it (docs/notes/scoring_speed.md).
 
 The shared prefix is the longest common prefix of the group's *token ids* (so tokenizer merges at
 the prompt/response boundary, and prompts cut by truncation, are handled), minus at least one
@@ -20,13 +23,14 @@ normal path.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Hashable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-MIN_PREFIX = 8  # tokens; below it the cache bookkeeping costs more than it saves
+MIN_PREFIX = 8  # tokens; below it the packing saves less than its masked attention costs
+ROW_TOKENS = 1024  # most tokens of one packed row (a longer prefix + one member still runs)
 
 
 def supports_prompt_sharing(rm) -> bool:
@@ -70,40 +74,86 @@ def prefix_groups(seqs: list[dict[str, list[int]]], keys: list[Hashable]) -> lis
     return out
 
 
-def _suffix_batch(suffixes: list[list[int]], p: int, pad: int, device) -> dict[str, torch.Tensor]:
-    """Right-padded response tokens (b, S), the mask over prefix + responses (b, P + S) and
-    positions continuing after the prefix (b, S)."""
-    s = max(len(x) for x in suffixes)
-    ids = torch.tensor([x + [pad] * (s - len(x)) for x in suffixes], device=device)
-    own = torch.tensor([[1] * len(x) + [0] * (s - len(x)) for x in suffixes], device=device)
-    mask = torch.cat([torch.ones(len(suffixes), p, dtype=own.dtype, device=device), own], 1)
-    pos = (p + torch.arange(s, device=device)).expand(len(suffixes), s)
-    return {"input_ids": ids, "attention_mask": mask, "position_ids": pos}
+@dataclass
+class PackedRow:
+    """One group's (or part of one group's) packed row."""
+
+    ids: list[int]  # the prefix, then each member's own tokens
+    positions: list[int]  # 0..P-1, then P.. again for every member
+    segment: list[int]  # 0 for the prefix, k for the tokens of the k-th member (1-based)
+    reads: list[int]  # where each member's reward is read (its rightmost non-pad token)
+    members: list[int]  # the sequence index of each member
+
+
+def pack_group(
+    seqs: list[dict[str, list[int]]], idx: list[int], p: int, pad: int, row_tokens: int | None = None
+) -> list[PackedRow]:
+    """The rows of one group sharing its first ``p`` tokens: members added in order while the row
+    stays within ``row_tokens`` (default ``ROW_TOKENS``; every row holds at least one member)."""
+    row_tokens = ROW_TOKENS if row_tokens is None else row_tokens
+    prefix = seqs[idx[0]]["input_ids"][:p]
+    rows: list[PackedRow] = []
+    row = None
+    for i in idx:
+        own = seqs[i]["input_ids"][p:]
+        if row is None or len(row.ids) + len(own) > row_tokens:
+            row = PackedRow(list(prefix), list(range(p)), [0] * p, [], [])
+            rows.append(row)
+        start = len(row.ids)
+        last = max(k for k, t in enumerate(own) if t != pad)  # shareable() guarantees one
+        row.ids += own
+        row.positions += range(p, p + len(own))
+        row.segment += [len(row.members) + 1] * len(own)
+        row.reads.append(start + last)
+        row.members.append(i)
+    return rows
+
+
+def packed_batch(
+    rows: list[PackedRow], pad: int, mask_dtype: torch.dtype | None, device
+) -> dict[str, torch.Tensor]:
+    """Right-padded ids and positions (b, T) and the 4D mask (b, 1, T, T): query q sees key k ≤ q
+    of the prefix or of its own member; a padding token sees itself only (no empty softmax rows).
+    ``mask_dtype`` None: boolean (True = attend, for SDPA); else additive (0 / dtype min)."""
+    t = max(len(r.ids) for r in rows)
+    ids = torch.tensor([r.ids + [pad] * (t - len(r.ids)) for r in rows], device=device)
+    pos = torch.tensor([r.positions + [0] * (t - len(r.ids)) for r in rows], device=device)
+    seg = torch.tensor([r.segment + [-1] * (t - len(r.ids)) for r in rows], device=device)  # (b, T)
+    causal = torch.ones(t, t, dtype=torch.bool, device=device).tril()
+    q, k = seg[:, :, None], seg[:, None, :]
+    allowed = causal & ((k == 0) & (q >= 0) | (k == q) & (q > 0))
+    allowed |= torch.eye(t, dtype=torch.bool, device=device)  # padding rows attend to themselves
+    mask = allowed[:, None]
+    if mask_dtype is not None:
+        mask = torch.zeros(mask.shape, dtype=mask_dtype, device=device).masked_fill(
+            ~mask, torch.finfo(mask_dtype).min
+        )
+    return {"input_ids": ids, "position_ids": pos, "attention_mask": mask}
 
 
 @torch.inference_mode()
-def score_group(rm, seqs: list[dict[str, list[int]]], idx: list[int], p: int, max_batch: int) -> torch.Tensor:
-    """Rewards (len(idx), K) of the sequences ``idx`` that share their first ``p`` tokens."""
-    from transformers import DynamicCache
+def score_packed(
+    rm, rows: list[PackedRow], batch_tokens: int, max_batch: int
+) -> tuple[list[int], torch.Tensor]:
+    """Rewards of every member of ``rows``: (the members' sequence indices, rewards (M, K)),
+    the rows run in the passes of least padded work."""
+    from rewardlab.models.pass_plan import PlanConfig, plan_batches
 
     hf = rm.hf_model
     base = getattr(hf, hf.base_model_prefix)
-    pad, device = hf.config.pad_token_id, rm.device
-    prefix = torch.tensor([seqs[idx[0]]["input_ids"][:p]], device=device)  # (1, P)
-    cache = DynamicCache(config=hf.config)
-    base(input_ids=prefix, past_key_values=cache, use_cache=True)
-    out = []
-    for i in range(0, len(idx), max_batch):
-        chunk = idx[i : i + max_batch]
-        batch = _suffix_batch([seqs[j]["input_ids"][p:] for j in chunk], p, pad, device)
-        kv = copy.deepcopy(cache)
-        kv.batch_repeat_interleave(len(chunk))
-        h = base(**batch, past_key_values=kv, use_cache=True).last_hidden_state  # (b, S, H)
-        logits = hf.score(h)  # (b, S, K)
-        t = batch["input_ids"].shape[1]
-        last = (torch.arange(t, device=device) * (batch["input_ids"] != pad)).argmax(-1)  # (b,)
-        out.append(logits[torch.arange(len(chunk), device=device), last].float().cpu())
-    return torch.cat(out)
+    eager = hf.config._attn_implementation == "eager"
+    mask_dtype = next(base.parameters()).dtype if eager else None
+    members, out = [], []
+    plan = plan_batches([len(r.ids) for r in rows], PlanConfig(max_tokens=batch_tokens, max_rows=max_batch))
+    for run in reversed(plan):  # longest first: the peak memory comes at once
+        chunk = [rows[k] for k in run]
+        batch = packed_batch(chunk, hf.config.pad_token_id, mask_dtype, rm.device)
+        h = base(**batch).last_hidden_state  # (b, T, H)
+        rows_of = torch.tensor([b for b, r in enumerate(chunk) for _ in r.reads], device=rm.device)
+        cols = torch.tensor([c for r in chunk for c in r.reads], device=rm.device)
+        out.append(hf.score(h[rows_of, cols]).float().cpu())  # (m, K)
+        members += [i for r in chunk for i in r.members]
+    return members, torch.cat(out)
 
 
 def shareable(seqs: list[dict[str, list[int]]], p: int, pad: int, idx: list[int]) -> list[int]:

@@ -183,11 +183,15 @@ class RewardModel(nn.Module):
                 from rewardlab.models import prompt_share as ps
 
                 if ps.supports_prompt_sharing(self):
+                    pad, rows = self.hf_model.config.pad_token_id, []
                     for p, idx in ps.prefix_groups(seqs, groups):
-                        idx = ps.shareable(seqs, p, self.hf_model.config.pad_token_id, idx)
+                        idx = ps.shareable(seqs, p, pad, idx)
                         if len(idx) > 1:
-                            out[idx] = ps.score_group(self, seqs, idx, p, max_batch)
-                            rest.difference_update(idx)
+                            rows += ps.pack_group(seqs, idx, p, pad)
+                    if rows:
+                        members, rewards = ps.score_packed(self, rows, batch_tokens, max_batch)
+                        out[members] = rewards
+                        rest.difference_update(members)
             order = sorted(rest)
             plan = plan_batches(
                 [len(seqs[i]["input_ids"]) for i in order],
