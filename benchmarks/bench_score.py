@@ -140,7 +140,11 @@ def parser() -> argparse.ArgumentParser:
         "--shape", choices=("pairs", "groups"), default="pairs", help="what is scored (bench_texts)"
     )
     ap.add_argument("--group-size", type=int, default=8, help="--shape groups: responses per prompt")
-    ap.add_argument("--share-prompts", action="store_true", help="also time fp32 with share_prompts=True")
+    ap.add_argument(
+        "--share-prompts",
+        action="store_true",
+        help="time the precisions without prompt sharing, and fp32 with it",
+    )
     ap.add_argument("--limit", type=int, default=300, help="responses to time (0 = all)")
     ap.add_argument("--batch", type=int, default=16, help="the peer's batch size (GRPO's generation batch)")
     ap.add_argument("--precisions", default="fp32,mixed,bf16", help="rewardlab precisions to time")
@@ -159,18 +163,19 @@ def main() -> None:
     precisions = list(dict.fromkeys(precisions))  # fp32 (the reference) first, once
     prompts, responses = bench_texts(args)
     loaded = {p.value: rewardlab.load(args.model, uncertainty=False, precision=p) for p in precisions}
-    sides = {
-        p: lambda lr=lr: (
-            lr.score(prompts, responses, uncertainty=False, batch_tokens=args.batch_tokens).reward
-        )
-        for p, lr in loaded.items()
-    }
-    if args.share_prompts:
-        sides["fp32+shared"] = lambda lr=loaded["fp32"]: (
+
+    def side(lr, share: bool):
+        return lambda: (
             lr.score(
-                prompts, responses, uncertainty=False, batch_tokens=args.batch_tokens, share_prompts=True
+                prompts, responses, uncertainty=False, batch_tokens=args.batch_tokens, share_prompts=share
             ).reward
         )
+
+    # with --share-prompts the precisions run the plain batches and fp32+shared adds the sharing;
+    # without it each runs rewardlab's default (sharing on for decoder RMs, ignored by encoders)
+    sides = {p: side(lr, not args.share_prompts) for p, lr in loaded.items()}
+    if args.share_prompts:
+        sides["fp32+shared"] = side(loaded["fp32"], True)
     peer = load_peer(args.model)
     max_length = loaded["fp32"].rm.cfg.max_length
     best: dict[str, float] = {}

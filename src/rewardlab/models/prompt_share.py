@@ -10,8 +10,9 @@ the prefix for each member; rows of many groups run together in the passes of le
 the work saved is (n − 1) prefix lengths per group, the attention over a packed row costs more
 (rows are cut at ``ROW_TOKENS``).
 
-Opt-in (``LoadedRM.score(..., share_prompts=True)``, ``RewardModel.score_encoded(groups=...)``);
-``benchmarks/bench_score.py --shape groups`` measures it (docs/notes/scoring_speed.md).
+On by default in ``LoadedRM.score`` (``share_prompts=False`` turns it off; lower level:
+``RewardModel.score_encoded(groups=...)``); ``benchmarks/bench_score.py --share-prompts`` measures
+it against the plain batches (docs/notes/scoring_speed.md).
 
 The shared prefix is the longest common prefix of the group's *token ids* (so tokenizer merges at
 the prompt/response boundary, and prompts cut by truncation, are handled), minus at least one
