@@ -195,6 +195,26 @@ def save_pred(path: Path, pred: dict, meta: dict) -> None:
     torch.save({"pred": pred, "meta": meta}, path)
 
 
+def fit_variances(post, fit: Fit, jacs, cols, work: Path, priors: dict) -> tuple[dict, dict, dict]:
+    """Per set: the reward variance under every prior (``var``), the per-pair response variance
+    under the fit's own priors (``resp``: (v_c + v_r) / 2 of the pair's two responses), and the
+    in-set variance summed per weight group (``groups``)."""
+    var, resp, blocks = {}, {}, None
+    for s in (s for s in jacs if s != "validation"):
+        var[s], b = set_variances(post, jacs[s]["jd"][:, cols], priors)
+        blocks = b if s == IN_SET else blocks
+        js = torch.load(work / "jac" / f"{s}_sum.pt", weights_only=True)["jd"][:, cols]
+        own = {k: priors[k] for k in fit.priors}
+        vs, _ = set_variances(post, js, own)
+        resp[s] = {k: (var[s][k] + vs[k]) / 4 for k in own}  # (v_c + v_r) / 2 per pair
+        del js
+    groups: dict[str, torch.Tensor] = {}
+    for j, name in enumerate(post.param_names):
+        g = group_of(name)
+        groups[g] = groups.get(g, 0) + blocks[:, j]
+    return var, resp, groups
+
+
 def run_fit(
     fit: Fit, rm, trainable, pairs, stores, jacs, work: Path, sweep: list[float], cost_seqs: list[dict]
 ) -> None:
@@ -224,21 +244,8 @@ def run_fit(
     }
     t1 = time.perf_counter()
     sets = [s for s in jacs if s != "validation"]
-    var, blocks = {}, None
-    resp = {}
-    for s in sets:
-        var[s], b = set_variances(post, jacs[s]["jd"][:, cols], priors)
-        blocks = b if s == IN_SET else blocks
-        js = torch.load(work / "jac" / f"{s}_sum.pt", weights_only=True)["jd"][:, cols]
-        own = {k: priors[k] for k in fit.priors}
-        vs, _ = set_variances(post, js, own)
-        resp[s] = {k: (var[s][k] + vs[k]) / 4 for k in own}  # (v_c + v_r) / 2 per pair
-        del js
+    var, resp, groups = fit_variances(post, fit, jacs, cols, work, priors)
     var_s = time.perf_counter() - t1
-    groups: dict[str, torch.Tensor] = {}
-    for j, name in enumerate(post.param_names):
-        g = group_of(name)
-        groups[g] = groups.get(g, 0) + blocks[:, j]
     old = work / "preds_old" / paths[fit.priors[0]].name
     cost = torch.load(old, weights_only=False)["meta"].get("cost") if old.exists() else None
     if cost is None and fit.data == "validation" and fit.subset != "lora_only":

@@ -101,7 +101,7 @@ def pack_group(
             row = PackedRow(list(prefix), list(range(p)), [0] * p, [], [])
             rows.append(row)
         start = len(row.ids)
-        last = max(k for k, t in enumerate(own) if t != pad)  # shareable() guarantees one
+        last = last_real(own, pad)  # shareable() guarantees one
         row.ids += own
         row.positions += range(p, p + len(own))
         row.segment += [len(row.members) + 1] * len(own)
@@ -157,7 +157,13 @@ def score_packed(
     return members, torch.cat(out)
 
 
+def last_real(tokens: list[int], pad: int) -> int | None:
+    """Index of the rightmost token of ``tokens`` that is not ``pad`` (where HF's
+    ``*ForSequenceClassification`` reads the reward), None when all are padding."""
+    return next((k for k in range(len(tokens) - 1, -1, -1) if tokens[k] != pad), None)
+
+
 def shareable(seqs: list[dict[str, list[int]]], p: int, pad: int, idx: list[int]) -> list[int]:
     """The members of a group whose own tokens hold a non-pad token (where the reward is read);
     the others are scored by the normal path."""
-    return [i for i in idx if any(t != pad for t in seqs[i]["input_ids"][p:])]
+    return [i for i in idx if last_real(seqs[i]["input_ids"][p:], pad) is not None]
