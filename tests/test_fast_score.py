@@ -241,3 +241,23 @@ def test_packed_rows_cut_and_eager_attention_stay_exact(tiny_llama, monkeypatch)
     rm.hf_model.set_attn_implementation("eager")
     eager = rm.score_encoded(seqs, groups=prompts)
     assert torch.allclose(eager, full, atol=1e-5), (eager - full).abs().max()
+
+
+def test_server_passes_share_prompts_exactly(tiny_llama, tmp_path, monkeypatch):
+    """The server's worker groups a pass's samples by prompt (concurrent OpenRLHF requests of one
+    GRPO group): a decoder RM packs them, with the rewards of the plain offline path."""
+    from rewardlab.models import prompt_share as ps
+    from rewardlab.serve.scoring import Sample, Scorer
+
+    calls = []
+    real = ps.pack_group
+    monkeypatch.setattr(ps, "pack_group", lambda *a, **k: calls.append(1) or real(*a, **k))  # a spy
+    torch.manual_seed(0)
+    saved = RewardModel.build(ModelConfig(backbone=tiny_llama, max_length=64, lora_r=0)).save(tmp_path / "m")
+    prompts, responses = _groups_texts()
+    lr = load(saved)
+    plain = lr.score(prompts, responses, share_prompts=False).reward
+    assert not calls
+    scored = Scorer(lr)([Sample(p, r) for p, r in zip(prompts, responses, strict=True)])
+    assert len(calls) == 2  # the 3- and 2-response groups were packed
+    assert torch.allclose(torch.tensor([s.reward for s in scored]), plain, atol=1e-5)

@@ -11,7 +11,6 @@ critiques when the model reads them, and gives a predictive standard deviation w
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -140,9 +139,9 @@ class LoadedRM:
             mean, var = self._predictive_of(seqs)
             std = var.clamp_min(0).sqrt()
         else:
-            groups = None
-            if share_prompts:
-                groups = [p if isinstance(p, str) else json.dumps(p, sort_keys=True) for p in prompts]
+            from rewardlab.models.prompt_share import prompt_keys
+
+            groups = prompt_keys(prompts) if share_prompts else None
             mean, std = self.rm.score_encoded(seqs, batch_tokens=batch_tokens, groups=groups), None
         reward, reward_std = self.scalarize(mean, std, scalarizer)
         return Scores(mean, std, reward, reward_std)

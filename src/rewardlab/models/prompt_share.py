@@ -24,6 +24,7 @@ normal path.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Hashable
 from dataclasses import dataclass
 
@@ -155,6 +156,12 @@ def score_packed(
         out.append(hf.score(h[rows_of, cols]).float().cpu())  # (m, K)
         members += [i for r in chunk for i in r.members]
     return members, torch.cat(out)
+
+
+def prompt_keys(prompts: list) -> list[str]:
+    """One hashable group key per prompt (text as is, chat messages as sorted JSON): the
+    ``groups`` argument of ``RewardModel.score_encoded``."""
+    return [p if isinstance(p, str) else json.dumps(p, sort_keys=True) for p in prompts]
 
 
 def last_real(tokens: list[int], pad: int) -> int | None:

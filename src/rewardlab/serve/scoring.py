@@ -113,8 +113,9 @@ class Scorer:
 
     :meth:`prepare` tokenizes the samples the worker took (one call for all), giving the token
     lengths the batch plan is made from; :meth:`score` scores one planned pass. On the MAP path of
-    a neural RM a pass is exactly one forward of the offline scoring path
-    (``RewardModel.score_encoded``, then the model's scalarizer), so rewards equal offline ones."""
+    a neural RM a pass is the offline scoring path (``RewardModel.score_encoded``, then the model's
+    scalarizer), so rewards equal offline ones; a decoder RM packs the pass's samples that share a
+    prompt (concurrent requests of one GRPO group) into one row each (exact to ~1e-5)."""
 
     def __init__(
         self,
@@ -146,9 +147,13 @@ class Scorer:
     def _scores(self, batch: list[Prepared]) -> Scores:
         if self.map_path:  # one forward of the offline path (the plan kept it within the limits)
             from rewardlab.loading import Scores
+            from rewardlab.models.prompt_share import prompt_keys
 
             seqs = [p.seq for p in batch]
-            mean = self.loaded.rm.score_encoded(seqs, batch_tokens=self.batch_tokens, max_batch=self.max_rows)
+            groups = prompt_keys([p.sample.prompt for p in batch])  # decoders share a pass's prompts
+            mean = self.loaded.rm.score_encoded(
+                seqs, batch_tokens=self.batch_tokens, max_batch=self.max_rows, groups=groups
+            )
             return Scores(mean, None, *self.loaded.scalarize(mean))
         samples = [p.sample for p in batch]
         return self.loaded.score(
