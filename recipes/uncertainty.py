@@ -195,12 +195,14 @@ def save_pred(path: Path, pred: dict, meta: dict) -> None:
     torch.save({"pred": pred, "meta": meta}, path)
 
 
-def fit_variances(post, fit: Fit, jacs, cols, work: Path, priors: dict) -> tuple[dict, dict, dict]:
-    """Per set: the reward variance under every prior (``var``), the per-pair response variance
+def fit_variances(
+    post, fit: Fit, jacs, sets: list[str], cols, work: Path, priors: dict
+) -> tuple[dict, dict, dict]:
+    """Per set of ``sets``: the reward variance under every prior (``var``), the per-pair response variance
     under the fit's own priors (``resp``: (v_c + v_r) / 2 of the pair's two responses), and the
     in-set variance summed per weight group (``groups``)."""
     var, resp, blocks = {}, {}, None
-    for s in (s for s in jacs if s != "validation"):
+    for s in sets:
         var[s], b = set_variances(post, jacs[s]["jd"][:, cols], priors)
         blocks = b if s == IN_SET else blocks
         js = torch.load(work / "jac" / f"{s}_sum.pt", weights_only=True)["jd"][:, cols]
@@ -244,7 +246,7 @@ def run_fit(
     }
     t1 = time.perf_counter()
     sets = [s for s in jacs if s != "validation"]
-    var, resp, groups = fit_variances(post, fit, jacs, cols, work, priors)
+    var, resp, groups = fit_variances(post, fit, jacs, sets, cols, work, priors)
     var_s = time.perf_counter() - t1
     old = work / "preds_old" / paths[fit.priors[0]].name
     cost = torch.load(old, weights_only=False)["meta"].get("cost") if old.exists() else None

@@ -180,16 +180,21 @@ def test_common_prefix_stops_inside_every_member():
     assert ps.prefix_groups(seqs[:2], ["a", "b"]) == []  # different prompts never share
 
 
-def test_loaded_score_shares_prompts_unless_told_not_to(tiny_llama, tmp_path, monkeypatch):
+def _spied_decoder(tiny_llama, tmp_path, monkeypatch):
+    """A loaded tiny decoder RM and the list a spy on ``prompt_share.pack_group`` appends to."""
     from rewardlab.models import prompt_share as ps
 
     calls = []
     real = ps.pack_group
-    monkeypatch.setattr(ps, "pack_group", lambda *a, **k: calls.append(1) or real(*a, **k))  # a spy
+    monkeypatch.setattr(ps, "pack_group", lambda *a, **k: calls.append(1) or real(*a, **k))
     torch.manual_seed(0)
     saved = RewardModel.build(ModelConfig(backbone=tiny_llama, max_length=64, lora_r=0)).save(tmp_path / "m")
+    return load(saved), calls
+
+
+def test_loaded_score_shares_prompts_unless_told_not_to(tiny_llama, tmp_path, monkeypatch):
+    lr, calls = _spied_decoder(tiny_llama, tmp_path, monkeypatch)
     prompts, responses = _groups_texts()
-    lr = load(saved)
     plain = lr.score(prompts, responses, share_prompts=False).rewards
     assert not calls
     shared = lr.score(prompts, responses).rewards  # on by default
@@ -246,16 +251,10 @@ def test_packed_rows_cut_and_eager_attention_stay_exact(tiny_llama, monkeypatch)
 def test_server_passes_share_prompts_exactly(tiny_llama, tmp_path, monkeypatch):
     """The server's worker groups a pass's samples by prompt (concurrent OpenRLHF requests of one
     GRPO group): a decoder RM packs them, with the rewards of the plain offline path."""
-    from rewardlab.models import prompt_share as ps
     from rewardlab.serve.scoring import Sample, Scorer
 
-    calls = []
-    real = ps.pack_group
-    monkeypatch.setattr(ps, "pack_group", lambda *a, **k: calls.append(1) or real(*a, **k))  # a spy
-    torch.manual_seed(0)
-    saved = RewardModel.build(ModelConfig(backbone=tiny_llama, max_length=64, lora_r=0)).save(tmp_path / "m")
+    lr, calls = _spied_decoder(tiny_llama, tmp_path, monkeypatch)
     prompts, responses = _groups_texts()
-    lr = load(saved)
     plain = lr.score(prompts, responses, share_prompts=False).reward
     assert not calls
     scored = Scorer(lr)([Sample(p, r) for p, r in zip(prompts, responses, strict=True)])

@@ -145,7 +145,7 @@ class Scorer:
         ]
 
     def _scores(self, batch: list[Prepared]) -> Scores:
-        if self.map_path:  # one forward of the offline path (the plan kept it within the limits)
+        if self.map_path:  # the offline path (the plan kept the pass within the limits)
             from rewardlab.loading import Scores
             from rewardlab.models.prompt_share import prompt_keys
 
