@@ -156,3 +156,49 @@ def test_generate_then_train_an_llm_condition_on_a_pool(recipe, tmp_path: Path, 
     rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").open()]
     assert [(r["condition"], r["size"]) for r in rows] == [("llm-135m", 4), ("none", 4)]
     assert "llm-135m" in (tmp_path / "run" / "table.md").read_text()
+
+
+def _write_run(d: Path, dataset: str, accs: dict) -> Path:
+    """A run directory of recipes/critiques.py: config.json + results.jsonl from
+    {(condition, size, seed): (test accuracy, hhh accuracy)}."""
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"dataset": dataset}))
+    rows = [
+        {"condition": c, "size": z, "seed": s, "test": {"accuracy": t}, "eval": {"hhh": {"accuracy": h}}}
+        for (c, z, s), (t, h) in accs.items()
+    ]
+    (d / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return d
+
+
+def test_summary_pools_paired_gaps_over_training_sets(recipe, tmp_path: Path) -> None:
+    """critiques_summary pairs each condition with `none` per (set, size, seed), pools the gaps
+    over sets, keeps each set's largest size, and writes the table and plot."""
+    import critiques_summary as cs
+
+    a = _write_run(tmp_path / "a", "hh", {
+        ("none", 50, 0): (0.50, 0.60), ("shuffled", 50, 0): (0.55, 0.50),
+        ("none", 50, 1): (0.52, 0.60), ("shuffled", 50, 1): (0.56, 0.70),
+        ("none", 100, 0): (0.60, 0.60), ("shuffled", 100, 0): (0.50, 0.60),
+    })  # fmt: skip
+    b = _write_run(tmp_path / "b", "pandalm", {
+        ("none", 50, 0): (0.40, 0.50), ("shuffled", 50, 0): (0.46, 0.50),
+        ("shuffled", 50, 1): (0.99, 0.99),  # no `none` for seed 1: not paired, not pooled
+    })  # fmt: skip
+    runs = dict(cs.load_run(d) for d in (a, b))
+    pooled = cs.pooled_gaps(runs, "test")
+    assert pooled[("shuffled", 50)]["gaps"] == pytest.approx([0.05, 0.04, 0.06])
+    assert pooled[("shuffled", cs.LARGEST)]["gaps"] == pytest.approx([-0.10, 0.06])
+    assert pooled[("shuffled", cs.LARGEST)]["sets"] == ["hh@100", "pandalm@50"]
+    assert cs.pooled_gaps(runs, "hhh")[("shuffled", 50)]["gaps"] == pytest.approx([-0.10, 0.10, 0.0])
+    cs.write_summary(runs, tmp_path / "out")
+    text = (tmp_path / "out" / "table.md").read_text()
+    assert "| 50 | **+5.0 ± 2.5** (3) | hh, pandalm |" in text  # t(0.975, 2) · 0.01 / √3
+    assert "### Out of domain: hhh" in text
+    assert (tmp_path / "out" / "plot.png").stat().st_size > 1000
+    (tmp_path / "c").mkdir()
+    with pytest.raises(SystemExit, match="config.json missing"):
+        cs.load_run(tmp_path / "c")
+    (b / "results.jsonl").write_text('{"condition": "none"}\nnot json\n')
+    with pytest.raises(SystemExit, match=r"results.jsonl:2: not JSON"):
+        cs.load_run(b)

@@ -59,6 +59,19 @@ def test_length_heuristics_ties_wrong():
 def test_mean_ci95_on_known_values():
     from rewardlab.evaluate.metrics import mean_ci95
 
-    m, h = mean_ci95([1.0, 2.0, 3.0])  # s = 1, t(0.975, 2) = 4.30
-    assert m == 2.0 and abs(h - 4.30 / 3**0.5) < 1e-12
+    m, h = mean_ci95([1.0, 2.0, 3.0])  # s = 1, t(0.975, 2) = 4.303
+    assert m == 2.0 and abs(h - 4.303 / 3**0.5) < 1e-12
     assert mean_ci95([0.7]) == (0.7, 0.0)
+
+
+def test_t95_matches_the_student_t_quantile_at_every_df():
+    """The table and its large-df formula against scipy's exact quantile (12 pooled seeds used
+    to get the normal 1.96 instead of 2.201)."""
+    from scipy.stats import t
+
+    from rewardlab.evaluate.metrics import t95
+
+    for df in range(1, 400):
+        assert abs(t95(df) - t.ppf(0.975, df)) < 2e-3, df
+    with pytest.raises(ValueError, match="df >= 1"):
+        t95(0)

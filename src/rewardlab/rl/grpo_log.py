@@ -30,7 +30,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from rewardlab.data.schema import DataError
-from rewardlab.evaluate.metrics import T95, mean_ci95
+from rewardlab.evaluate.metrics import mean_ci95, t95
 
 LOG_NAME = "grpo_log.jsonl"
 ROW_KEYS = ("step", "reward", "gold_reward", "reward_std")
@@ -184,7 +184,7 @@ def slope_ci95(xs: list[float], ys: list[float]) -> tuple[float, float]:
     if n <= 2:
         return b, 0.0
     ssr = sum((y - my - b * (x - mx)) ** 2 for x, y in zip(xs, ys, strict=True))
-    return b, T95.get(n - 2, 1.96) * math.sqrt(ssr / (n - 2) / sxx)
+    return b, t95(n - 2) * math.sqrt(ssr / (n - 2) / sxx)
 
 
 def trend(rows: list[dict], key: str = "reward", window: int = 10) -> dict[str, Any] | None:
