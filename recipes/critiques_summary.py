@@ -110,7 +110,8 @@ def plot(pooled: dict, path: Path, datasets: list[str]) -> None:
         zs = sorted(z for c, z in pooled if c == cond and z != LARGEST)
         ms = [mean_ci95(pooled[(cond, z)]["gaps"]) for z in zs]
         m = [100 * a for a, _ in ms]
-        ax.plot(zs, m, marker="o", label=cond)
+        n_sets = len(set(pooled[(cond, zs[0])]["sets"]))
+        ax.plot(zs, m, marker="o", label=f"{cond} ({n_sets} training set{'s' * (n_sets > 1)})")
         h = [100 * b for _, b in ms]
         lo = [a - b for a, b in zip(m, h, strict=True)]
         hi = [a + b for a, b in zip(m, h, strict=True)]
