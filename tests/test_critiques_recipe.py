@@ -202,3 +202,31 @@ def test_summary_pools_paired_gaps_over_training_sets(recipe, tmp_path: Path) ->
     (b / "results.jsonl").write_text('{"condition": "none"}\nnot json\n')
     with pytest.raises(SystemExit, match=r"results.jsonl:2: not JSON"):
         cs.load_run(b)
+
+
+@pytest.mark.slow
+def test_all_runs_each_training_set_with_its_settings_then_the_summary(tmp_path: Path) -> None:
+    """recipes/critiques_all.py: one critiques.py run per training set with the committed runs'
+    settings (extra arguments after ``--`` win), each into its own directory, then the summary;
+    an unknown training set is refused before anything runs."""
+    script = RECIPES / "critiques_all.py"
+    tiny = ["--limit", "24", "--sizes", "16", "--seeds", "1", "--conditions", "none"]
+    tiny += ["--validation-pairs", "8", "--test-pairs", "0"]
+    cmd = [sys.executable, str(script), "--out", str(tmp_path), "--datasets", "feedbackqa,pandalm"]
+    res = subprocess.run([*cmd, "--", *tiny], capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for dataset, pool in (("feedbackqa", 800), ("pandalm", 200)):
+        run = tmp_path / f"critiques-{dataset}"
+        cfg = json.loads((run / "config.json").read_text())
+        assert (cfg["dataset"], cfg["pool"], cfg["eval_sets"]) == (dataset, pool, ["llmbar-natural", "hhh"])
+        assert (cfg["validation_pairs"], cfg["limit"]) == (8, 24)
+        rows = [json.loads(line) for line in (run / "results.jsonl").open()]
+        assert [(r["condition"], r["size"], sorted(r["eval"])) for r in rows] == [
+            ("none", 16, ["hhh", "llmbar-natural"])
+        ]
+    table = (tmp_path / "summary" / "table.md").read_text()
+    assert "own test split): feedbackqa, pandalm" in table and "### Out of domain: hhh" in table
+    assert (tmp_path / "summary" / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    bad = subprocess.run([*cmd[:-1], "hh,wiki"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "unknown ['wiki']" in bad.stderr
+    assert not (tmp_path / "critiques-hh").exists()
