@@ -149,8 +149,8 @@ def test_read_log_names_file_line_field(tmp_path, line, match):
 def test_slope_and_trend_on_known_values(tmp_path):
     xs = [1.0, 2.0, 3.0, 4.0, 5.0]
     assert slope_ci95(xs, [2 * x + 1 for x in xs]) == pytest.approx((2.0, 0.0))
-    b, h = slope_ci95(xs, [1.0, 3.0, 2.0, 5.0, 4.0])  # b = 0.8, SSR = 3.6, Sxx = 10, t_{0.975,3} = 3.18
-    assert b == pytest.approx(0.8) and h == pytest.approx(3.18 * math.sqrt(3.6 / 3 / 10))
+    b, h = slope_ci95(xs, [1.0, 3.0, 2.0, 5.0, 4.0])  # b = 0.8, SSR = 3.6, Sxx = 10, t_{0.975,3} = 3.182
+    assert b == pytest.approx(0.8) and h == pytest.approx(3.182 * math.sqrt(3.6 / 3 / 10))
     rows = [
         {"step": s, "reward": float(s), "gold_reward": None if s < 3 else 0.0, "reward_std": None}
         for s in range(1, 21)
