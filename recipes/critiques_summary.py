@@ -18,7 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from critiques_report import collect, paired_gap
+from critiques_report import collect, conditions_of, paired_gap
 
 from rewardlab.evaluate.metrics import mean_ci95
 
@@ -68,7 +68,7 @@ def _cell(cell: dict | None) -> str:
 
 def table(pooled: dict) -> list[str]:
     """Markdown rows: sizes (then "largest") × conditions, pooled gap cells."""
-    conds = sorted({c for c, _ in pooled}, key=lambda c: (c != "human", c))
+    conds = conditions_of(pooled)
     sizes = sorted({z for _, z in pooled if z != LARGEST}) + [LARGEST]
     lines = ["| train pairs | " + " | ".join(f"{c} − none" for c in conds) + " | training sets |"]
     lines.append("|---" * (len(conds) + 2) + "|")
@@ -83,8 +83,9 @@ def table(pooled: dict) -> list[str]:
 def write_summary(runs: dict[str, list[dict]], out: Path) -> None:
     """OUT/table.md (in domain, then every eval set all runs share) and OUT/plot.png."""
     shared = set.intersection(*({w for r in rows for w in r.get("eval", {})} for rows in runs.values()))
+    in_domain = pooled_gaps(runs, "test")
     lines = [f"### In domain (each training set's own test split): {', '.join(runs)}", ""]
-    lines += [*table(pooled_gaps(runs, "test")), ""]
+    lines += [*table(in_domain), ""]
     for where in sorted(shared):
         lines += [f"### Out of domain: {where}", "", *table(pooled_gaps(runs, where)), ""]
     lines += [
@@ -95,7 +96,7 @@ def write_summary(runs: dict[str, list[dict]], out: Path) -> None:
     ]
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text("\n".join(lines) + "\n")
-    plot(pooled_gaps(runs, "test"), out / "plot.png", list(runs))
+    plot(in_domain, out / "plot.png", list(runs))
 
 
 def plot(pooled: dict, path: Path, datasets: list[str]) -> None:
@@ -106,7 +107,7 @@ def plot(pooled: dict, path: Path, datasets: list[str]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for cond in sorted({c for c, _ in pooled}, key=lambda c: (c != "human", c)):
+    for cond in conditions_of(pooled):
         zs = sorted(z for c, z in pooled if c == cond and z != LARGEST)
         ms = [mean_ci95(pooled[(cond, z)]["gaps"]) for z in zs]
         m = [100 * a for a, _ in ms]
