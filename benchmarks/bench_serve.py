@@ -12,17 +12,19 @@ lists, 422). Reported per run: throughput of valid requests, p50/p99 latency, an
 the server's mean batch size and its RSS after warm-up and at the end.
 
 Runs (``--variants``, each a fresh server; ``--repeats`` rounds, interleaved A, B, C, A, B, C so a
-shared machine's load drifts over all alike): ``planned`` (the default server: dynamic micro-
-batching up to ``--max-batch``, each pass the length-planned one holding the oldest of the 16
-oldest queued samples), ``window32`` (planned from the 32 oldest), ``take`` (every planned pass of
-a window), ``sorted`` (the window as one length-sorted batch: the design ``planned`` replaced),
-``untrimmed`` (``planned`` without heap trimming), ``heavy`` / ``heavy32`` (``planned`` /
-``window32`` with a per-pass cost of 144 tokens in the planner: larger passes) and ``single``
-(``--max-batch 1``: each request scored alone, the design of OpenRLHF's own ``serve_rm``). Right
-before and right after each run, ``rewardlab.load(DIR).score`` on the same texts in one call (what
-``rewardlab score`` runs): the served/offline ratio uses the mean of the two, since the shared
-machine's speed drifts by up to ±20% between runs minutes apart. Prints, per round and as a mean,
-the served/offline throughput ratio and the micro-batching gain.
+shared machine's load drifts over all alike): ``packed`` (the default server: dynamic micro-
+batching up to ``--max-batch``, each pass the 16 oldest queued samples packed end to end into rows
+without padding between them), ``packed32`` (the 32 oldest), ``planned`` (the former default: each
+pass the length-planned one holding the oldest of the 16 oldest), ``window32`` (planned from the
+32 oldest), ``take`` (every planned pass of a window), ``sorted`` (the window as one length-sorted
+batch: the design ``planned`` replaced), ``untrimmed`` (``planned`` without heap trimming),
+``heavy`` / ``heavy32`` (``planned`` / ``window32`` with a per-pass cost of 144 tokens in the
+planner: larger passes) and ``single`` (``--max-batch 1``: each request scored alone, the design
+of OpenRLHF's own ``serve_rm``). Right before and right after each run,
+``rewardlab.load(DIR).score`` on the same texts in one call (what ``rewardlab score`` runs): the
+served/offline ratio uses the mean of the two, since the shared machine's speed drifts by up to
+±20% between runs minutes apart. Prints, per round and as a mean, the served/offline throughput
+ratio and the micro-batching gain.
 
     python benchmarks/bench_serve.py [--model DIR] [--clients 32] [--requests 2000] [--threads 1]
 """
@@ -75,11 +77,11 @@ def rss_mb(pid: int) -> float:
 VARIANTS = {  # name → (title, serve flags; {max_batch} filled in)
     "planned": (
         "dynamic micro-batching, planned passes from the 16 oldest (max batch {max_batch})",
-        ["--max-batch", "{max_batch}"],
+        ["--max-batch", "{max_batch}", "--batch-policy", "planned"],
     ),
     "window32": (
         "dynamic micro-batching, planned passes from the 32 oldest (max batch {max_batch})",
-        ["--max-batch", "{max_batch}", "--plan-window", "32"],
+        ["--max-batch", "{max_batch}", "--batch-policy", "planned", "--plan-window", "32"],
     ),
     "take": (
         "dynamic micro-batching, every planned pass of a take (max batch {max_batch})",
@@ -91,15 +93,32 @@ VARIANTS = {  # name → (title, serve flags; {max_batch} filled in)
     ),
     "untrimmed": (
         "planned passes without malloc_trim (max batch {max_batch})",
-        ["--max-batch", "{max_batch}", "--rss-bound-mib", "-1"],
+        ["--max-batch", "{max_batch}", "--batch-policy", "planned", "--rss-bound-mib", "-1"],
     ),
     "heavy": (
         "planned passes from the 16 oldest, pass cost 144 tokens (max batch {max_batch})",
-        ["--max-batch", "{max_batch}", "--pass-overhead-tokens", "144"],
+        ["--max-batch", "{max_batch}", "--batch-policy", "planned", "--pass-overhead-tokens", "144"],
     ),
     "heavy32": (
         "planned passes from the 32 oldest, pass cost 144 tokens (max batch {max_batch})",
-        ["--max-batch", "{max_batch}", "--plan-window", "32", "--pass-overhead-tokens", "144"],
+        [
+            "--max-batch",
+            "{max_batch}",
+            "--batch-policy",
+            "planned",
+            "--plan-window",
+            "32",
+            "--pass-overhead-tokens",
+            "144",
+        ],
+    ),
+    "packed": (
+        "the 16 oldest as one packed pass (the default; no padding between samples; max batch {max_batch})",
+        ["--max-batch", "{max_batch}", "--batch-policy", "packed"],
+    ),
+    "packed32": (
+        "the 32 oldest as one packed pass (max batch {max_batch})",
+        ["--max-batch", "{max_batch}", "--batch-policy", "packed", "--plan-window", "32"],
     ),
     "single": ("batch size 1 (each request alone, like OpenRLHF's serve_rm)", ["--max-batch", "1"]),
 }
@@ -318,7 +337,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000, help="requests per client")
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument(
-        "--variants", default="planned,sorted,single", help=f"comma-separated, of {list(VARIANTS)}"
+        "--variants", default="packed,planned,single", help=f"comma-separated, of {list(VARIANTS)}"
     )
     ap.add_argument("--repeats", type=int, default=1, help="rounds of all variants, interleaved")
     ap.add_argument("--bad-every", type=int, default=50, help="every Nth request is bad (0: none)")

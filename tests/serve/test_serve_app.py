@@ -273,3 +273,25 @@ def test_planned_passes_pad_less_than_one_sorted_batch_and_match_offline(multi_d
     assert sorted_["batches"] == 1 and sorted_["padding_efficiency"] < 0.7
     assert 1 < planned["batches"] < n and planned["padding_efficiency"] > 0.85
     assert planned["rss_mib"] > 0 and planned["mean_latency_ms"] > 0
+
+
+def test_packed_policy_scores_a_burst_in_one_unpadded_pass_and_matches_offline(multi_dir, scalar_dir):
+    n = 24
+    prompts = [f"Q{i}: {PROMPTS[i % 4]}" for i in range(n)]
+    responses = [" ".join(["word"] * (2 + (i * 37) % 150)) for i in range(n)]
+    with running(
+        _state(multi_dir, max_batch=32, max_wait_ms=300, batch_policy="packed", plan_window=0)
+    ) as url:
+        got = _burst(url, prompts, responses)
+        health = RewardClient(url).get("/health").body
+    s = _offline(multi_dir, prompts, responses)
+    assert torch.allclose(torch.tensor([got[i] for i in range(n)]), s.reward, atol=1e-5)
+    assert health["packed"] is True and health["batch_policy"] == "packed"
+    assert health["samples"] == n and health["batches"] <= 2  # the burst, not pass by length
+    assert health["padding_efficiency"] > 0.85
+    # a decoder RM is not packed: the policy scores the window through the offline path
+    with running(_state(scalar_dir, batch_policy="packed")) as url:
+        rep = RewardClient(url).post("/get_reward", {"query": [p + r for p, r in PAIRS], "prompts": PROMPTS})
+        assert rep.status == 200 and RewardClient(url).get("/health").body["packed"] is False
+    s = _offline(scalar_dir, PROMPTS, RESPONSES)
+    assert torch.allclose(torch.tensor(rep.body["rewards"]), s.reward, atol=1e-5)

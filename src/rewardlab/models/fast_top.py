@@ -9,6 +9,8 @@ HF forward (tested for values and gradients).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -33,7 +35,12 @@ def supports_cls_top(rm, training: bool = True) -> bool:
 def below_top(rm, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Hidden states entering the last layer, (N, T, H), for a right-padded batch: the HF forward
     runs up to there and is stopped (the last layer and head are computed by :func:`cls_top_rewards`)."""
-    layers = find_layers(rm.hf_model)
+    return states_below_top(rm.hf_model, lambda: rm(**batch))
+
+
+def states_below_top(hf, run: Callable[[], object]) -> torch.Tensor:
+    """What enters the last layer of ``hf`` while ``run()`` calls its forward, which is stopped there."""
+    layers = find_layers(hf)
     captured: list[torch.Tensor] = []
 
     class _Stop(Exception):
@@ -45,7 +52,7 @@ def below_top(rm, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
     handle = layers[len(layers) - 2].register_forward_hook(hook)
     try:
-        rm(**batch)
+        run()
     except _Stop:
         pass
     finally:

@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from rewardlab.serve.batching import MicroBatcher, Overloaded
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.memory import rss_mib
-from rewardlab.serve.plan import PlanConfig
+from rewardlab.serve.plan import BatchPolicy, PlanConfig
 from rewardlab.serve.protocol import (
     GetRewardReply,
     GetRewardRequest,
@@ -104,7 +104,8 @@ class ServerState:
             from rewardlab.serve.template import PolicyTemplate
 
             template = PolicyTemplate.load(cfg.policy_tokenizer)
-        scorer = Scorer(loaded, norm, cfg.batch_tokens, cfg.max_batch)
+        pack = cfg.batch_policy == BatchPolicy.PACKED
+        scorer = Scorer(loaded, norm, cfg.batch_tokens, cfg.max_batch, pack=pack)
         plan = PlanConfig(cfg.pass_overhead_tokens, cfg.batch_tokens, cfg.max_batch)
         batcher = MicroBatcher(
             scorer,
@@ -137,6 +138,7 @@ class ServerState:
             "queue_depth": self.batcher.depth,
             "max_batch": self.cfg.max_batch,
             "batch_policy": self.cfg.batch_policy.value,
+            "packed": self.scorer.pack,
             "rss_mib": None if (rss := rss_mib()) is None else round(rss, 1),
             **self.batcher.stats.as_dict(),
         }

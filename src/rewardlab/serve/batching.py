@@ -9,10 +9,11 @@ oldest ``window`` queued samples with :func:`rewardlab.serve.plan.passes_now`: p
 and plans again with whatever arrived meanwhile (one pass over a random mix of lengths would pad
 every row to the longest; re-planning keeps the oldest sample from being overtaken for long).
 ``take`` scores every planned pass of the window, ``sorted`` the window as one length-sorted
-batch (the RM's token budget splits it; the design ``planned`` replaced). A request that would
-overfill the queue is refused at once (:class:`Overloaded` → 503 with ``Retry-After``); samples
-of requests that gave up (timeout, disconnect) are skipped. After each plan the heap is trimmed
-when the resident set grew past a bound (:mod:`rewardlab.serve.memory`).
+batch (the RM's token budget splits it; the design ``planned`` replaced), ``packed`` the window,
+oldest first, as one pass that the scorer packs into rows without padding between samples. A
+request that would overfill the queue is refused at once (:class:`Overloaded` → 503 with
+``Retry-After``); samples of requests that gave up (timeout, disconnect) are skipped. After each
+plan the heap is trimmed when the resident set grew past a bound (:mod:`rewardlab.serve.memory`).
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ from rewardlab.serve.plan import BatchPolicy, PlanConfig, passes_now
 
 
 class BatchFn(Protocol):
-    """What the worker runs: ``prepare`` (tokenize a take; items have ``.length``) and ``score``
-    (one pass of prepared items → results in order)."""
+    """What the worker runs: ``prepare`` (tokenize a take; items have ``.length``), ``score``
+    (one pass of prepared items → results in order) and ``padded_tokens`` (what a pass computes)."""
 
     def prepare(self, payloads: list[Any]) -> list[Any]: ...
 
     def score(self, items: list[Any]) -> list[Any]: ...
+
+    def padded_tokens(self, items: list[Any]) -> int: ...
 
 
 class Overloaded(Exception):
@@ -75,15 +78,15 @@ class BatchStats:
             "mean_latency_ms": round(1000 * self.wait_s / self.samples, 1) if self.samples else None,
         }
 
-    def count(self, lengths: list[int]) -> None:
-        """Count one scored pass of rows of these lengths."""
+    def count(self, lengths: list[int], padded: int) -> None:
+        """Count one scored pass of samples of these lengths that computed ``padded`` tokens."""
         n = len(lengths)
         self.batches += 1
         self.samples += n
         self.largest_batch = max(self.largest_batch, n)
         self.batch_sizes[n] = self.batch_sizes.get(n, 0) + 1
         self.tokens += sum(lengths)
-        self.padded_tokens += n * max(lengths) if lengths else 0
+        self.padded_tokens += padded
 
 
 @dataclass
@@ -117,7 +120,7 @@ class MicroBatcher:
         max_batch: int,
         max_wait_ms: float,
         max_queue: int,
-        policy: BatchPolicy | str = BatchPolicy.PLANNED,
+        policy: BatchPolicy | str = BatchPolicy.PACKED,
         plan: PlanConfig | None = None,
         rss_bound_mib: float | None = 128.0,
         window: int | None = None,
@@ -225,7 +228,7 @@ class MicroBatcher:
                 except Exception as e:  # delivered to every request of the pass
                     results, error = [None] * len(p), e
                 self.stats.busy_s += time.perf_counter() - t0
-                self.stats.count([j.item.length for j in p])
+                self.stats.count([j.item.length for j in p], self.fn.padded_tokens([j.item for j in p]))
                 self._answer(p, results, error)
             self.stats.takes += 1
             if self.trimmer is not None:

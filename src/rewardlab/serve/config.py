@@ -45,16 +45,18 @@ class ServeConfig:
         default=32, metadata={"help": "most responses the worker takes from the queue at once (and per pass)"}
     )
     batch_policy: BatchPolicy = field(
-        default=BatchPolicy.PLANNED,
+        default=BatchPolicy.PACKED,
         metadata={
-            "help": "planned: cut each take into forward passes of similar lengths (least padding + "
-            "per-pass cost), answered pass by pass | sorted: one length-sorted batch per take"
+            "help": "packed: the oldest queued responses as one pass, packed into rows without padding "
+            "between them (encoder RMs; decoders: the offline path over them) | planned: cut them into "
+            "passes of similar lengths (least padding + per-pass cost), answered pass by pass | take: "
+            "every planned pass | sorted: one length-sorted batch"
         },
     )
     plan_window: int = field(
         default=16,
         metadata={
-            "help": "planned/take: how many of the oldest queued responses each pass is planned from "
+            "help": "planned/take/packed: how many of the oldest queued responses each pass is made from "
             "(0: --max-batch; sorted always takes --max-batch); smaller: a shorter latency tail"
         },
     )

@@ -115,7 +115,9 @@ class Scorer:
     lengths the batch plan is made from; :meth:`score` scores one planned pass. On the MAP path of
     a neural RM a pass is the offline scoring path (``RewardModel.score_encoded``, then the model's
     scalarizer), so rewards equal offline ones; a decoder RM packs the pass's samples that share a
-    prompt (concurrent requests of one GRPO group) into one row each (exact to ~1e-5)."""
+    prompt (concurrent requests of one GRPO group) into one row each (exact to ~1e-5). With
+    ``pack`` an encoder RM's pass is one packed forward (:mod:`rewardlab.models.encoder_pack`:
+    samples end to end in rows of ``max_length``, each seeing only itself; exact to ~1e-6)."""
 
     def __init__(
         self,
@@ -123,10 +125,14 @@ class Scorer:
         normalization: dict[str, Any] | None = None,
         batch_tokens: int = 8192,
         max_rows: int = 64,
+        pack: bool = False,
     ):
+        from rewardlab.models.encoder_pack import supports_packing
+
         self.loaded, self.norm = loaded, normalization
         self.batch_tokens, self.max_rows = batch_tokens, max_rows
         self.map_path = not loaded.knowledge and loaded.uncertainty_source is None
+        self.pack = pack and self.map_path and supports_packing(loaded.rm)
 
     def normalizes(self, scalarizer: str | None) -> bool:
         """Whether rewards of ``scalarizer`` (None: the model's) are normalised."""
@@ -144,12 +150,29 @@ class Scorer:
             Prepared(x, q if keep else None, len(q["input_ids"])) for x, q in zip(samples, seqs, strict=True)
         ]
 
+    def padded_tokens(self, batch: list[Prepared]) -> int:
+        """Tokens the pass computes: its rows × the longest row (packed or padded)."""
+        lengths = [p.length for p in batch]
+        if not lengths:
+            return 0
+        if not self.pack:
+            return len(lengths) * max(lengths)
+        from rewardlab.models.encoder_pack import pack_rows
+
+        rows = pack_rows(lengths, self.loaded.rm.cfg.max_length)
+        return len(rows) * max(sum(lengths[i] for i in r) for r in rows)
+
     def _scores(self, batch: list[Prepared]) -> Scores:
         if self.map_path:  # the offline path (the plan kept the pass within the limits)
             from rewardlab.loading import Scores
             from rewardlab.models.prompt_share import prompt_keys
 
             seqs = [p.seq for p in batch]
+            if self.pack:
+                from rewardlab.models.encoder_pack import score_packed
+
+                mean = score_packed(self.loaded.rm, seqs)
+                return Scores(mean, None, *self.loaded.scalarize(mean))
             groups = prompt_keys([p.sample.prompt for p in batch])  # decoders share a pass's prompts
             mean = self.loaded.rm.score_encoded(
                 seqs, batch_tokens=self.batch_tokens, max_batch=self.max_rows, groups=groups
