@@ -66,6 +66,20 @@ def texts(limit: int) -> tuple[list[str], list[str]]:
     return prompts[:limit], responses[:limit]
 
 
+def grouped(prompts: list[str], responses: list[str], size: int) -> tuple[list[str], list[str]]:
+    """GRPO's shape: ``size`` responses per prompt, consecutive (group g = texts g·size ..
+    g·size + size − 1). Each distinct prompt of ``prompts`` gets ``size`` responses taken in turn
+    from all of ``responses`` (the RM scores any text; speed is what is measured)."""
+    if size == 1:
+        return prompts, responses
+    distinct = list(dict.fromkeys(prompts))
+    out_p, out_r = [], []
+    for g, prompt in enumerate(distinct[: len(prompts) // size]):
+        out_p += [prompt] * size
+        out_r += [responses[(g * size + j) % len(responses)] for j in range(size)]
+    return out_p, out_r
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of a process (Linux /proc), MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -146,9 +160,17 @@ def start_server(model: Path, flags: list[str], threads: int) -> tuple[subproces
 
 
 def drive(
-    url: str, prompts: list[str], responses: list[str], clients: int, requests: int, bad_every: int
+    url: str,
+    prompts: list[str],
+    responses: list[str],
+    clients: int,
+    requests: int,
+    bad_every: int,
+    group: int = 1,
 ) -> dict:
-    """The load: ``clients`` threads × ``requests`` requests; latencies and answers by class."""
+    """The load: ``clients`` threads × ``requests`` requests; latencies and answers by class.
+    ``group`` > 1: clients c·G .. c·G + G − 1 send the G responses of one prompt at each step (the
+    texts are :func:`grouped`), as OpenRLHF sends a GRPO group's samples at once."""
     latencies: list[float] = []
     classes: Counter[str] = Counter()
     rewards: dict[int, float] = {}
@@ -156,16 +178,18 @@ def drive(
     bad = dict(BAD_KINDS)
     bad["oversized"] = (json.dumps({"query": ["x" * (MAX_BODY + 10)]}).encode(), 413)
 
-    stride = max(1, len(prompts) // clients)  # clients start spread over the texts, whatever --requests
+    slots = max(1, clients // group)
+    stride = max(1, len(prompts) // group // slots)  # slots start spread over the texts, whatever --requests
 
     def client(c: int) -> None:
         http = RewardClient(url, timeout=180)
         barrier.wait()
         for k in range(requests):
-            # request k of client c is text (c·stride + k) mod N: at every moment the clients hold
-            # distinct texts, as a rollout's samples are (c·requests + k would put all clients on
-            # the same text in lockstep whenever --requests is a multiple of N)
-            n = c * stride + k
+            # request k of client c is text (c·stride + k) mod N (G = 1): at every moment the
+            # clients hold distinct texts, as a rollout's samples are (c·requests + k would put all
+            # clients on the same text in lockstep whenever --requests is a multiple of N); G > 1:
+            # member c mod G of group (⌊c/G⌋·stride + k)
+            n = ((c // group) * stride + k) * group + c % group
             kind, body, expected = _request(n, prompts, responses, bad, bad_every)
             t0 = time.perf_counter()
             try:
@@ -227,7 +251,7 @@ def run(args, flags: list[str], prompts: list[str], responses: list[str]) -> dic
         for i in range(min(64, len(prompts))):
             warm.post("/get_reward", {"query": [prompts[i] + responses[i]], "prompts": [prompts[i]]})
         rss0, busy0 = rss_mb(proc.pid), warm.get("/health").body["busy_s"]
-        res = drive(url, prompts, responses, args.clients, args.requests, args.bad_every)
+        res = drive(url, prompts, responses, args.clients, args.requests, args.bad_every, args.group_size)
         res["rss"] = (rss0, rss_mb(proc.pid))
         res["health"] = warm.get("/health").body
         res["busy"] = (res["health"]["busy_s"] - busy0) / res["wall"]
@@ -343,17 +367,26 @@ def main() -> None:
     ap.add_argument("--bad-every", type=int, default=50, help="every Nth request is bad (0: none)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads, server and offline alike")
     ap.add_argument("--limit", type=int, default=1000, help="distinct texts (requests cycle through them)")
+    ap.add_argument(
+        "--group-size",
+        type=int,
+        default=1,
+        help="G > 1: GRPO-shaped load, G responses per prompt in flight at once (a multiple of G clients)",
+    )
+    ap.add_argument("--backbone", default="minilm", help="untrained RM's backbone when --model is absent")
     args = ap.parse_args()
     variants = args.variants.split(",")
     if unknown := set(variants) - set(VARIANTS):
         ap.error(f"--variants: unknown {sorted(unknown)}; choose from {list(VARIANTS)}")
+    if args.group_size < 1 or args.clients % args.group_size:
+        ap.error(f"--group-size: must be >= 1 and divide --clients ({args.clients}), got {args.group_size}")
     if not (args.model / "rewardlab.json").exists():  # speed does not depend on training
         from rewardlab.models.config import ModelConfig
         from rewardlab.models.reward_model import RewardModel
 
-        args.model = Path("/tmp/bench-serve-model")
-        RewardModel.build(ModelConfig()).save(args.model)
-    prompts, responses = texts(args.limit)
+        args.model = Path(f"/tmp/bench-serve-model-{args.backbone}")
+        RewardModel.build(ModelConfig(backbone=args.backbone)).save(args.model)
+    prompts, responses = grouped(*texts(args.limit), args.group_size)
     offline(args, prompts, responses)  # warm-up: a cold first call would lower the first "before"
     rounds = [one_round(args, r, variants, prompts, responses) for r in range(args.repeats)]
     summary(args, rounds, variants)

@@ -151,12 +151,16 @@ class Scorer:
         ]
 
     def padded_tokens(self, batch: list[Prepared]) -> int:
-        """Tokens the pass computes: its rows × the longest row (packed or padded)."""
+        """Tokens the pass computes: its packed rows × the longest row, or (not packed) the padded
+        tokens of the passes ``score_encoded`` cuts it into (before any prompt sharing)."""
         lengths = [p.length for p in batch]
         if not lengths:
             return 0
         if not self.pack:
-            return len(lengths) * max(lengths)
+            from rewardlab.models.pass_plan import PlanConfig, plan_batches
+
+            plan = plan_batches(lengths, PlanConfig(max_tokens=self.batch_tokens, max_rows=self.max_rows))
+            return sum(len(r) * max(lengths[i] for i in r) for r in plan)
         from rewardlab.models.encoder_pack import pack_rows
 
         rows = pack_rows(lengths, self.loaded.rm.cfg.max_length)
