@@ -88,14 +88,13 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+PLANNED = ["--max-batch", "{max_batch}", "--batch-policy", "planned"]  # the former default's flags
+PACKED = ["--max-batch", "{max_batch}", "--batch-policy", "packed"]
 VARIANTS = {  # name → (title, serve flags; {max_batch} filled in)
-    "planned": (
-        "dynamic micro-batching, planned passes from the 16 oldest (max batch {max_batch})",
-        ["--max-batch", "{max_batch}", "--batch-policy", "planned"],
-    ),
+    "planned": ("dynamic micro-batching, planned passes from the 16 oldest (max batch {max_batch})", PLANNED),
     "window32": (
         "dynamic micro-batching, planned passes from the 32 oldest (max batch {max_batch})",
-        ["--max-batch", "{max_batch}", "--batch-policy", "planned", "--plan-window", "32"],
+        [*PLANNED, "--plan-window", "32"],
     ),
     "take": (
         "dynamic micro-batching, every planned pass of a take (max batch {max_batch})",
@@ -107,32 +106,23 @@ VARIANTS = {  # name → (title, serve flags; {max_batch} filled in)
     ),
     "untrimmed": (
         "planned passes without malloc_trim (max batch {max_batch})",
-        ["--max-batch", "{max_batch}", "--batch-policy", "planned", "--rss-bound-mib", "-1"],
+        [*PLANNED, "--rss-bound-mib", "-1"],
     ),
     "heavy": (
         "planned passes from the 16 oldest, pass cost 144 tokens (max batch {max_batch})",
-        ["--max-batch", "{max_batch}", "--batch-policy", "planned", "--pass-overhead-tokens", "144"],
+        [*PLANNED, "--pass-overhead-tokens", "144"],
     ),
     "heavy32": (
         "planned passes from the 32 oldest, pass cost 144 tokens (max batch {max_batch})",
-        [
-            "--max-batch",
-            "{max_batch}",
-            "--batch-policy",
-            "planned",
-            "--plan-window",
-            "32",
-            "--pass-overhead-tokens",
-            "144",
-        ],
+        [*PLANNED, "--plan-window", "32", "--pass-overhead-tokens", "144"],
     ),
     "packed": (
         "the 16 oldest as one packed pass (the default; no padding between samples; max batch {max_batch})",
-        ["--max-batch", "{max_batch}", "--batch-policy", "packed"],
+        PACKED,
     ),
     "packed32": (
         "the 32 oldest as one packed pass (max batch {max_batch})",
-        ["--max-batch", "{max_batch}", "--batch-policy", "packed", "--plan-window", "32"],
+        [*PACKED, "--plan-window", "32"],
     ),
     "single": ("batch size 1 (each request alone, like OpenRLHF's serve_rm)", ["--max-batch", "1"]),
 }
