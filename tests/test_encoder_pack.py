@@ -71,7 +71,7 @@ def test_packing_depends_on_the_mask_and_the_positions(tiny_bert):
 
     def rewards(p: ep.PackedPass) -> torch.Tensor:
         with torch.inference_mode():
-            r = ep.packed_top_rewards(hf, ep._below_top(hf, p.inputs), p)
+            r = ep.packed_top_rewards(hf, ep.below_top_unpadded(hf, p), p)
         out = torch.empty_like(r)
         out[torch.tensor(p.members)] = r
         return out
@@ -89,3 +89,54 @@ def test_packing_depends_on_the_mask_and_the_positions(tiny_bert):
 
 def test_decoders_are_not_packed(tiny_llama):
     assert not ep.supports_packing(_rm(tiny_llama))
+
+
+def test_states_below_top_is_per_thread(tiny_bert):
+    """A forward of another thread while a thread's stop-hook is set passes it by: each thread gets
+    its own states (a user scoring from threads with one model; the hook is on the shared layer)."""
+    import threading
+
+    from rewardlab.models.fast_top import states_below_top
+
+    rm = _rm(tiny_bert)
+    hf = rm.hf_model
+    a, b = (rm.collate(rm.encode(*_texts(n))) for n in (3, 5))
+    with torch.inference_mode():
+        ref_a = states_below_top(hf, lambda: hf(**a))
+        ref_b = states_below_top(hf, lambda: hf(**b))
+        got_b: list[torch.Tensor] = []
+
+        def run_a():  # while this thread's hook is set, another thread runs its own forward first
+            t = threading.Thread(target=lambda: got_b.append(states_below_top(hf, lambda: hf(**b))))
+            t.start()
+            t.join()
+            hf(**a)
+
+        got_a = states_below_top(hf, run_a)
+    assert len(got_b) == 1
+    torch.testing.assert_close(got_b[0], ref_b)
+    torch.testing.assert_close(got_a, ref_a)
+
+
+def test_linears_run_on_the_real_tokens_only(tiny_bert):
+    """The unpadded pass: every layer's MLP sees the R real tokens of the pass, not the rows'
+    padding (the rows pad ~1 token in 12 on a server window; attention alone spans them)."""
+    from rewardlab.models.backbone import find_layers
+
+    rm = _rm(tiny_bert)
+    seqs = rm.encode(*_texts(30))
+    real = sum(len(s["input_ids"]) for s in seqs)
+    p = ep.packed_pass(seqs, ep.pack_rows([len(s["input_ids"]) for s in seqs], 64), 0, rm.device)
+    assert p.segment.numel() > real  # the rows do pad
+    seen: list[int] = []
+    layers = find_layers(rm.hf_model)
+    handles = [
+        lyr.intermediate.dense.register_forward_hook(lambda _m, inp, _o: seen.append(inp[0].shape[-2]))
+        for lyr in layers[:-1]
+    ]
+    try:
+        ep.score_packed(rm, seqs)
+    finally:
+        for h in handles:
+            h.remove()
+    assert seen == [real] * (len(layers) - 1)

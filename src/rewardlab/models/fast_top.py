@@ -9,6 +9,7 @@ HF forward (tested for values and gradients).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import torch
@@ -39,14 +40,20 @@ def below_top(rm, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def states_below_top(hf, run: Callable[[], object]) -> torch.Tensor:
-    """What enters the last layer of ``hf`` while ``run()`` calls its forward, which is stopped there."""
+    """What enters the last layer of ``hf`` while ``run()`` calls its forward, which is stopped there.
+
+    Thread-safe: the hook acts on the forward of the thread that set it only, so threads scoring
+    with one model at once each get their own states (a forward of another thread passes it by)."""
     layers = find_layers(hf)
     captured: list[torch.Tensor] = []
+    owner = threading.get_ident()
 
     class _Stop(Exception):
         pass
 
     def hook(_m, _inp, out):
+        if threading.get_ident() != owner:
+            return None
         captured.append(out[0] if isinstance(out, tuple) else out)
         raise _Stop
 
