@@ -119,8 +119,8 @@ def test_states_below_top_is_per_thread(tiny_bert):
 
 
 def test_linears_run_on_the_real_tokens_only(tiny_bert):
-    """The unpadded pass: every layer's MLP sees the R real tokens of the pass, not the rows'
-    padding (the rows pad ~1 token in 12 on a server window; attention alone spans them)."""
+    """The unpadded pass: every layer's MLP sees the R real tokens of the pass (topped up to a
+    multiple of FLAT_BUCKET), not all the rows' padding (~1 token in 12 on a server window)."""
     from rewardlab.models.backbone import find_layers
 
     rm = _rm(tiny_bert)
@@ -139,4 +139,13 @@ def test_linears_run_on_the_real_tokens_only(tiny_bert):
     finally:
         for h in handles:
             h.remove()
-    assert seen == [real] * (len(layers) - 1)
+    assert len(seen) == len(layers) - 1 and len(set(seen)) == 1
+    assert seen[0] % ep.FLAT_BUCKET == 0 and real <= seen[0] < real + ep.FLAT_BUCKET  # topped up a little
+    assert seen[0] < p.segment.numel()
+
+
+def test_flat_tokens_top_up_with_padding_only():
+    seg = torch.tensor([0, 0, 1, -1, -1, 0, -1, -1, -1, -1])
+    assert ep._flat_tokens(seg, 1).tolist() == [0, 1, 2, 5]
+    assert ep._flat_tokens(seg, 3).tolist() == [0, 1, 2, 3, 4, 5]  # 4 real + 2 padding
+    assert ep._flat_tokens(seg, 64).tolist() == list(range(10))  # not enough padding: all there is

@@ -151,7 +151,8 @@ class Scorer:
         ]
 
     def padded_tokens(self, batch: list[Prepared]) -> int:
-        """Tokens the pass computes: its packed rows × the longest row, or (not packed) the padded
+        """Tokens the pass computes: its packed rows × the longest row (what attention spans;
+        the linears of a packed pass run on the real tokens only), or (not packed) the padded
         tokens of the passes ``score_encoded`` cuts it into (before any prompt sharing)."""
         lengths = [p.length for p in batch]
         if not lengths:
