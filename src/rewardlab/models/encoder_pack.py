@@ -174,7 +174,7 @@ def packed_top_rewards(hf, x: torch.Tensor, p: PackedPass) -> torch.Tensor:
     h = x.shape[-1]
     nh, hd = sa.num_attention_heads, sa.attention_head_size
     m = p.cls_row.numel()
-    cls = _to_rows(x, p)[p.cls_row, p.cls_col][:, None]  # (M, 1, H)
+    cls = x[torch.searchsorted(p.real, p.cls_row * t + p.cls_col)][:, None]  # (M, 1, H); p.real is sorted
     q = sa.query(cls).view(m, 1, nh, hd).transpose(1, 2)  # (M, nh, 1, hd)
     k = _to_rows(sa.key(x), p).view(b, t, nh, hd).transpose(1, 2)[p.cls_row]  # (M, nh, T, hd)
     v = _to_rows(sa.value(x), p).view(b, t, nh, hd).transpose(1, 2)[p.cls_row]
